@@ -1,0 +1,100 @@
+"""A generation: one run of a template with one person's inputs, and its result."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from templates_catalog.models import Template
+
+
+class GenerationQuerySet(models.QuerySet["Generation"]):
+    def for_user(self, user) -> GenerationQuerySet:
+        """What this person may see: their own generations only."""
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(user=user)
+
+    def unfinished(self) -> GenerationQuerySet:
+        return self.filter(status__in=Generation.UNFINISHED)
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    UNFINISHED = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="generations"
+    )
+    template = models.ForeignKey(
+        Template, on_delete=models.SET_NULL, null=True, related_name="generations"
+    )
+    # What the person saw when they ran it; kept if the template changes or goes.
+    template_title = models.CharField(_("template"), max_length=200)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=Template.Kind, default=Template.Kind.TEXT
+    )
+    language = models.CharField(_("language"), max_length=10)
+    inputs = models.JSONField(_("inputs"), default=dict)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    prompt = models.TextField(_("prompt"))
+
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status, default=Status.QUEUED, db_index=True
+    )
+    output = models.TextField(_("output"), blank=True)
+    finish_reason = models.CharField(_("finish reason"), max_length=40, blank=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+    provider = models.CharField(_("provider"), max_length=40, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    # Events the stream carried before its first text (see generation.events).
+    events_before_text = models.PositiveIntegerField(default=0)
+
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    first_token_at = models.DateTimeField(_("first token at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="generation_user_recent")]
+        verbose_name = _("generation")
+        verbose_name_plural = _("generations")
+
+    def __str__(self) -> str:
+        return f"{self.template_title} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("generation:detail", args=[self.pk])
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in self.UNFINISHED
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        if self.first_token_at and self.created_at:
+            return (self.first_token_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at and self.created_at:
+            return (self.finished_at - self.created_at).total_seconds()
+        return None

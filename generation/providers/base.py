@@ -1,0 +1,66 @@
+"""The one small interface every text provider implements."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class TextRequest:
+    system: str
+    prompt: str
+    language: str
+    template_title: str = ""
+    # (label, value as shown) of each input, for providers that want them.
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextResult:
+    """The last item of a stream: why it stopped and what it used."""
+
+    finish_reason: str
+    input_tokens: int
+    output_tokens: int
+
+
+class ProviderError(Exception):
+    """A failure the person should be told about, in words they can act on."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class TextProvider(ABC):
+    name: str
+    model: str
+    label: str  # what the UI calls this model
+
+    @abstractmethod
+    def stream(self, request: TextRequest) -> AsyncIterator[TextDelta | TextResult]:
+        """Yield text deltas as they are generated, then one TextResult."""
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9]{1,2}")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Roughly what a model tokenizer makes of text: a word, or two other characters.
+
+    Joining the pieces gives back the text exactly.
+    """
+    return _TOKEN.findall(text)
+
+
+def estimate_tokens(text: str) -> int:
+    return len(split_tokens(text))

@@ -1,0 +1,47 @@
+"""Server-Sent Events framing and the response that carries them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+from django.http import HttpRequest, StreamingHttpResponse
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",
+    "X-Accel-Buffering": "no",
+}
+
+
+def sse_event(event_id: int, name: str, data: str) -> bytes:
+    """One event. Every line break in `data` (CR, LF or CRLF) starts a new `data:`
+    line, so text from a model can never start a field of its own."""
+    lines = "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data))
+    return f"id: {event_id}\nevent: {name}\n{lines}\n".encode()
+
+
+def sse_comment(text: str) -> bytes:
+    return f": {_LINE_BREAK.sub(' ', text)}\n\n".encode()
+
+
+def sse_retry(milliseconds: int) -> bytes:
+    return f"retry: {milliseconds}\n\n".encode()
+
+
+def last_event_id(request: HttpRequest) -> int:
+    """Where a reader resumes: the Last-Event-ID header (set by EventSource on
+    reconnect) or `?last_event_id=`; anything unreadable means the start."""
+    raw = request.headers.get("Last-Event-ID") or request.GET.get("last_event_id") or "0"
+    try:
+        return max(0, int(raw.strip()))
+    except ValueError:
+        return 0
+
+
+def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    for header, value in SSE_HEADERS.items():
+        response[header] = value
+    return response

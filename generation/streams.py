@@ -1,0 +1,50 @@
+"""The page's event stream: the generation's events as HTML fragments for htmx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.html import escape
+
+from generation.events import Event, EventName, follow_generation
+from generation.models import Generation
+from generation.sse import sse_comment, sse_event, sse_retry
+
+
+def _render_output(generation_id, request: HttpRequest, language: str) -> str:
+    generation = Generation.objects.select_related("template").get(pk=generation_id)
+    with translation.override(language):
+        return render_to_string(
+            "generation/detail.html#output", {"generation": generation}, request=request
+        )
+
+
+async def _html(generation_id, event: Event, request: HttpRequest, language: str) -> str:
+    match event.name:
+        case EventName.DELTA:
+            return escape(event.data["text"])
+        case EventName.ERROR:
+            return escape(event.data["message"])
+        case EventName.DONE:
+            return await sync_to_async(_render_output)(generation_id, request, language)
+    return ""
+
+
+async def page_event_stream(
+    generation_id, after: int, request: HttpRequest
+) -> AsyncIterator[bytes]:
+    language = translation.get_language()
+    # Daphne sends the headers only with the first body bytes: send some now.
+    yield sse_retry(settings.STUDIO_SSE_RETRY_MS)
+    async for event in follow_generation(generation_id, after):
+        if event is None:
+            yield sse_comment("ping")
+        else:
+            yield sse_event(
+                event.id, event.name, await _html(generation_id, event, request, language)
+            )

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from generation import views
+
+app_name = "generation"
+urlpatterns = [
+    path("", views.history, name="history"),
+    path("new/<slug:slug>/", views.generation_create_view, name="create"),
+    path("<uuid:pk>/", views.generation_detail, name="detail"),
+    path("<uuid:pk>/stream/", views.generation_stream, name="stream"),
+    path("<uuid:pk>/regenerate/", views.generation_regenerate, name="regenerate"),
+]

@@ -1,0 +1,96 @@
+"""Starting generations, watching them stream, and the history of one's own."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.utils import translation
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+
+from generation.models import Generation
+from generation.services import generation_create
+from generation.sse import event_stream_response, last_event_id
+from generation.streams import page_event_stream
+from templates_catalog.forms import (
+    form_data_from_inputs,
+    labelled_values,
+    stored_inputs,
+    template_form,
+)
+from templates_catalog.models import Template
+from templates_catalog.prompting import PromptRenderError, PromptSyntaxError
+from templates_catalog.views import template_page_context, templates_visible_to
+
+HISTORY_PAGE_SIZE = 20
+
+
+def _start(request: HttpRequest, template: Template, data) -> HttpResponse:
+    """Validate `data` against the template's fields and start a generation, or
+    show the form again with the errors next to the fields."""
+    fields = list(template.fields.all())
+    form = template_form(template, data, fields=fields)
+    generation = None
+    if form.is_valid():
+        try:
+            generation = generation_create(
+                user=request.user, template=template, inputs=stored_inputs(form)
+            )
+        except (PromptRenderError, PromptSyntaxError) as exc:
+            form.add_error(None, str(exc))
+    context = template_page_context(request, template, form=form, generation=generation)
+    if request.htmx:
+        response = render(request, "templates_catalog/template_detail.html#workspace", context)
+        return push_url(response, generation.get_absolute_url()) if generation else response
+    if generation:
+        return redirect(generation)
+    return render(request, "templates_catalog/template_detail.html", context)
+
+
+@require_POST
+@login_required
+def generation_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    template = get_object_or_404(templates_visible_to(request.user), slug=slug)
+    return _start(request, template, request.POST)
+
+
+@require_POST
+@login_required
+def generation_regenerate(request: HttpRequest, pk) -> HttpResponse:
+    previous = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    template = get_object_or_404(templates_visible_to(request.user), pk=previous.template_id)
+    data = form_data_from_inputs(previous.inputs, list(template.fields.all()))
+    return _start(request, template, data)
+
+
+@require_GET
+@login_required
+def generation_detail(request: HttpRequest, pk) -> HttpResponse:
+    generation = get_object_or_404(
+        Generation.objects.for_user(request.user).select_related("template"), pk=pk
+    )
+    fields = list(generation.template.fields.all()) if generation.template else []
+    if fields:
+        inputs = labelled_values(generation.inputs, fields, translation.get_language())
+    else:
+        inputs = [(name, str(value)) for name, value in generation.inputs.items()]
+    return render(request, "generation/detail.html", {"generation": generation, "inputs": inputs})
+
+
+@require_GET
+async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
+    user = await request.auser()
+    generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
+    return event_stream_response(page_event_stream(generation.pk, last_event_id(request), request))
+
+
+@require_GET
+@login_required
+def history(request: HttpRequest) -> HttpResponse:
+    generations = Generation.objects.for_user(request.user).defer(
+        "system_prompt", "prompt", "output"
+    )
+    page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "generation/history.html", {"page": page})

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Run the whole suite. Uses PostgreSQL at 127.0.0.1:5432 when it is reachable
+# (required in CI), SQLite otherwise; the browser tests serve the studio on
+# SQLite exactly as `make demo` does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+reachable() {
+  .venv/bin/python - "$1" "$2" <<'PY'
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+if [ -z "${DATABASE_URL:-}" ]; then
+  if reachable 127.0.0.1 5432; then
+    export DATABASE_URL="postgres://postgres@127.0.0.1:5432/studio"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL at 127.0.0.1:5432 is required in CI and is not reachable." >&2
+    exit 1
+  else
+    echo "PostgreSQL is not reachable: running on SQLite."
+  fi
+fi
+echo "Database: ${DATABASE_URL:-sqlite}"
+export DJANGO_SECURE_SSL_REDIRECT=false
+.venv/bin/ruff check --quiet .
+.venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
+exec .venv/bin/pytest "$@"

@@ -1,0 +1,216 @@
+"""Import catalogue source files (fixtures/catalog/*.yaml, format in its README).
+
+Import is strict (an unknown key is an error, so a YAML slip cannot silently
+change a label) and idempotent: categories and templates are matched by slug
+and updated in place, and a template's fields are replaced by the file's.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from templates_catalog.choices import format_choices
+from templates_catalog.models import Category, Template, TemplateField
+from templates_catalog.prompting import PromptSyntaxError, unknown_names
+
+LANGS = ("ja", "en")
+CATEGORY_KEYS = {"slug", "order", "name_ja", "name_en"}
+TEMPLATE_KEYS = {
+    "slug",
+    "kind",
+    "order",
+    "status",
+    "tags",
+    "title_ja",
+    "title_en",
+    "description_ja",
+    "description_en",
+    "system_prompt_ja",
+    "system_prompt_en",
+    "prompt_ja",
+    "prompt_en",
+    "fields",
+    "sample_inputs",
+}
+FIELD_KEYS = {
+    "name",
+    "type",
+    "required",
+    "default",
+    "min_length",
+    "max_length",
+    "min_value",
+    "max_value",
+    "choices",
+    "label_ja",
+    "label_en",
+    "help_text_ja",
+    "help_text_en",
+    "placeholder_ja",
+    "placeholder_en",
+}
+CHOICE_KEYS = {"value", "ja", "en"}
+
+
+class CatalogError(ValueError):
+    """A catalogue file that cannot be imported; the message says where and why."""
+
+
+@dataclass
+class ImportReport:
+    categories: int = 0
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+
+    @property
+    def templates(self) -> int:
+        return len(self.created) + len(self.updated)
+
+
+def _check_keys(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise CatalogError(f"{where}: expected a mapping")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise CatalogError(f"{where}: unknown keys {', '.join(map(str, unknown))}")
+    return data
+
+
+def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(item) for item in value]
+    return value
+
+
+def _field(where: str, data: dict[str, Any], order: int) -> TemplateField:
+    _check_keys(where, data, FIELD_KEYS)
+    choices = data.get("choices") or []
+    for number, choice in enumerate(choices, start=1):
+        _check_keys(f"{where}.choices[{number}]", choice, CHOICE_KEYS)
+    instance = TemplateField(
+        name=data.get("name", ""),
+        type=data.get("type", ""),
+        required=bool(data.get("required", False)),
+        default=_as_text(data.get("default")),
+        min_length=data.get("min_length"),
+        max_length=data.get("max_length"),
+        min_value=data.get("min_value"),
+        max_value=data.get("max_value"),
+        order=order,
+    )
+    for lang in LANGS:
+        setattr(instance, f"label_{lang}", data.get(f"label_{lang}") or "")
+        setattr(instance, f"help_text_{lang}", data.get(f"help_text_{lang}") or "")
+        setattr(instance, f"placeholder_{lang}", data.get(f"placeholder_{lang}") or "")
+        pairs = [(str(c["value"]), str(c.get(lang) or c["value"])) for c in choices]
+        setattr(instance, f"choices_{lang}", format_choices(pairs))
+    return instance
+
+
+def _validate(where: str, instance) -> None:
+    try:
+        instance.full_clean(validate_unique=False)
+    except ValidationError as exc:
+        raise CatalogError(f"{where}: {exc.message_dict}") from exc
+
+
+def import_category_file(data: Any, *, source: str, report: ImportReport) -> None:
+    data = _check_keys(source, data, {"category", "templates"})
+    cat = _check_keys(f"{source}: category", data.get("category"), CATEGORY_KEYS)
+    category = Category.objects.filter(slug=cat.get("slug")).first() or Category(
+        slug=cat.get("slug")
+    )
+    category.order = cat.get("order", 0)
+    category.name_ja, category.name_en = cat.get("name_ja"), cat.get("name_en")
+    _validate(f"{source}: category", category)
+    category.save()
+    report.categories += 1
+    for number, raw in enumerate(data.get("templates") or [], start=1):
+        _import_template(f"{source}: templates[{number}]", raw, category, report)
+
+
+def _import_template(where: str, raw: Any, category: Category, report: ImportReport) -> None:
+    raw = _check_keys(where, raw, TEMPLATE_KEYS)
+    where = f"{where} ({raw.get('slug')})"
+    template = Template.objects.filter(slug=raw.get("slug")).first()
+    created = template is None
+    template = template or Template(slug=raw.get("slug"))
+    template.category = category
+    template.kind = raw.get("kind", Template.Kind.TEXT)
+    template.status = raw.get("status", Template.Status.PUBLISHED)
+    template.order = raw.get("order", 0)
+    template.tags = ", ".join(str(tag) for tag in raw.get("tags") or [])
+    samples = _jsonable(
+        _check_keys(f"{where}.sample_inputs", raw.get("sample_inputs") or {}, set(LANGS))
+    )
+    for lang in LANGS:
+        template_fields = {
+            "title": raw.get(f"title_{lang}"),
+            "description": raw.get(f"description_{lang}"),
+            "system_prompt": raw.get(f"system_prompt_{lang}"),
+            "prompt_body": raw.get(f"prompt_{lang}"),
+        }
+        for name, value in template_fields.items():
+            setattr(template, f"{name}_{lang}", value or "")
+        setattr(template, f"sample_inputs_{lang}", samples.get(lang) or {})
+    _validate(where, template)
+
+    raw_fields = raw.get("fields") or []
+    fields = [
+        _field(f"{where}.fields[{n}]", item, order=n * 10)
+        for n, item in enumerate(raw_fields, start=1)
+    ]
+    names = [f.name for f in fields]
+    if len(set(names)) != len(names):
+        raise CatalogError(f"{where}: two fields share a name")
+    for lang in LANGS:
+        for source_name in (f"prompt_body_{lang}", f"system_prompt_{lang}"):
+            try:
+                unknown = unknown_names(getattr(template, source_name), names)
+            except PromptSyntaxError as exc:
+                raise CatalogError(f"{where}.{source_name}: {exc}") from exc
+            if unknown:
+                raise CatalogError(f"{where}.{source_name}: unknown fields {', '.join(unknown)}")
+
+    template.save()
+    template.fields.all().delete()
+    for instance in fields:
+        instance.template = template
+        _validate(f"{where}.fields.{instance.name}", instance)
+        instance.save()
+    (report.created if created else report.updated).append(template.slug)
+
+
+def import_catalog_files(paths: Iterable[Path]) -> ImportReport:
+    """Import every file in one transaction: all of them, or none on any error."""
+    report = ImportReport()
+    with transaction.atomic():
+        for path in sorted(paths):
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
+            import_category_file(data, source=path.name, report=report)
+    return report

@@ -1,0 +1,198 @@
+"""Build a Django form from a template's typed fields, and turn its values into
+what is stored (JSON) and what a prompt sees (labels in the prompt's language)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from templates_catalog.models import Template, TemplateField
+
+Type = TemplateField.Type
+DEFAULT_MAX_LENGTH = {Type.SHORT_TEXT: 200, Type.LONG_TEXT: 4000}
+
+
+def _text_field(field: TemplateField, common: dict[str, Any]) -> forms.Field:
+    attrs = {"placeholder": field.placeholder} if field.placeholder else {}
+    widget = (
+        forms.Textarea(attrs={**attrs, "rows": 5})
+        if field.type == Type.LONG_TEXT
+        else forms.TextInput(attrs=attrs)
+    )
+    return forms.CharField(
+        min_length=field.min_length or None,
+        max_length=field.max_length or DEFAULT_MAX_LENGTH[field.type],
+        widget=widget,
+        **common,
+    )
+
+
+def _form_field(field: TemplateField) -> forms.Field:
+    common: dict[str, Any] = {
+        "label": field.label,
+        "required": field.required,
+        "help_text": field.help_text,
+    }
+    placeholder = {"placeholder": field.placeholder} if field.placeholder else {}
+    match field.type:
+        case Type.SHORT_TEXT | Type.LONG_TEXT:
+            return _text_field(field, common)
+        case Type.NUMBER:
+            return forms.DecimalField(
+                min_value=field.min_value,
+                max_value=field.max_value,
+                max_digits=18,
+                decimal_places=4,
+                widget=forms.NumberInput(attrs={"step": "any", **placeholder}),
+                **common,
+            )
+        case Type.SELECT:
+            choices = field.choice_pairs()
+            if not field.required:
+                choices = [("", "---------"), *choices]
+            return forms.ChoiceField(choices=choices, **common)
+        case Type.RADIO:
+            return forms.ChoiceField(
+                choices=field.choice_pairs(), widget=forms.RadioSelect, **common
+            )
+        case Type.MULTI_SELECT:
+            return forms.MultipleChoiceField(
+                choices=field.choice_pairs(), widget=forms.CheckboxSelectMultiple, **common
+            )
+        case Type.CHECKBOX:
+            return forms.BooleanField(**common)
+        case Type.DATE:
+            return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+        case Type.URL:
+            return forms.URLField(
+                assume_scheme="https",
+                max_length=2000,
+                widget=forms.URLInput(attrs=placeholder),
+                **common,
+            )
+        case Type.EMAIL:
+            return forms.EmailField(widget=forms.EmailInput(attrs=placeholder), **common)
+    raise ValueError(f"Unknown field type {field.type!r}")
+
+
+class TemplateInputForm(forms.Form):
+    """The inputs of one template; build it with `template_form()`."""
+
+    template: Template
+    template_fields: list[TemplateField]
+
+
+def template_form(
+    template: Template,
+    data: Mapping[str, Any] | None = None,
+    *,
+    initial: Mapping[str, Any] | None = None,
+    fields: list[TemplateField] | None = None,
+) -> TemplateInputForm:
+    """The form for the template's fields (bound when `data` is given), in the active language."""
+    template_fields = fields if fields is not None else list(template.fields.all())
+    form_class = type(
+        "TemplateInputForm",
+        (TemplateInputForm,),
+        {field.name: _form_field(field) for field in template_fields},
+    )
+    if initial is None:
+        initial = {f.name: _initial_value(f) for f in template_fields if f.default}
+    form = form_class(data=data, initial=initial, prefix=None)
+    form.template = template
+    form.template_fields = template_fields
+    return form
+
+
+def _initial_value(field: TemplateField) -> Any:
+    if field.type == Type.MULTI_SELECT:
+        return [value.strip() for value in field.default.split(",") if value.strip()]
+    if field.type == Type.CHECKBOX:
+        return field.default.lower() in {"1", "true", "yes", "on"}
+    return field.default
+
+
+def stored_inputs(form: TemplateInputForm) -> dict[str, Any]:
+    """The cleaned values as JSON: choice values (not labels), ISO dates, numbers."""
+    return {name: _to_json(value) for name, value in form.cleaned_data.items()}
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def form_data_from_inputs(inputs: Mapping[str, Any], fields: list[TemplateField]) -> dict[str, Any]:
+    """Stored inputs (or a sample set) as form data, to validate again or prefill."""
+    data: dict[str, Any] = {}
+    for field in fields:
+        value = inputs.get(field.name)
+        if value is None:
+            continue
+        if field.type == Type.CHECKBOX:
+            if value is True:
+                data[field.name] = "on"
+        elif field.type == Type.MULTI_SELECT:
+            data[field.name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+        else:
+            data[field.name] = str(value)
+    return data
+
+
+class _JoinedList(list):
+    """A multi-select's labels: iterable in a prompt, and joined when printed."""
+
+    def __init__(self, items: list[str], separator: str) -> None:
+        super().__init__(items)
+        self.separator = separator
+
+    def __str__(self) -> str:
+        return self.separator.join(self)
+
+
+def prompt_values(
+    inputs: Mapping[str, Any], fields: list[TemplateField], language: str
+) -> dict[str, Any]:
+    """What a prompt body sees: every field bound, choice labels in `language`, blanks as ''."""
+    values: dict[str, Any] = {}
+    with translation.override(language):
+        separator = _(", ")
+        for field in fields:
+            value = inputs.get(field.name)
+            if field.type in TemplateField.CHOICE_TYPES:
+                labels = dict(field.choice_pairs())
+                if field.type == Type.MULTI_SELECT:
+                    values[field.name] = _JoinedList(
+                        [labels.get(v, v) for v in value or []], separator
+                    )
+                else:
+                    values[field.name] = labels.get(value, value) if value else ""
+            elif field.type == Type.CHECKBOX:
+                values[field.name] = bool(value)
+            else:
+                values[field.name] = "" if value is None else value
+    return values
+
+
+def labelled_values(
+    inputs: Mapping[str, Any], fields: list[TemplateField], language: str
+) -> list[tuple[str, str]]:
+    """(label, value as text) of each field, both in `language`: for people, not prompts."""
+    values = prompt_values(inputs, fields, language)
+    rows = []
+    with translation.override(language):
+        for field in fields:
+            value = values[field.name]
+            if isinstance(value, bool):
+                value = _("Yes") if value else _("No")
+            rows.append((field.label, str(value)))
+    return rows

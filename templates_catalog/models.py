@@ -1,0 +1,222 @@
+"""The catalogue: categories, generation templates and their typed input fields."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from templates_catalog.choices import ChoiceParseError, parse_choices
+
+field_name_validator = RegexValidator(
+    r"^[a-z][a-z0-9_]*$",
+    _("Use lowercase letters, digits and underscores, starting with a letter."),
+)
+
+
+class Category(models.Model):
+    slug = models.SlugField(_("slug"), unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "slug"]
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:category", args=[self.slug])
+
+
+class TemplateQuerySet(models.QuerySet["Template"]):
+    def published(self) -> TemplateQuerySet:
+        return self.filter(status=Template.Status.PUBLISHED)
+
+    def search(self, query: str) -> TemplateQuerySet:
+        """Templates whose title, description or tags (in any language) hold every word."""
+        qs = self
+        for word in query.split():
+            qs = qs.filter(
+                Q(title_ja__icontains=word)
+                | Q(title_en__icontains=word)
+                | Q(description_ja__icontains=word)
+                | Q(description_en__icontains=word)
+                | Q(tags__icontains=word)
+                | Q(slug__icontains=word)
+            )
+        return qs
+
+
+class Template(models.Model):
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        IMAGE = "image", _("Image")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+
+    slug = models.SlugField(_("slug"), unique=True)
+    category = models.ForeignKey(
+        Category, on_delete=models.PROTECT, related_name="templates", verbose_name=_("category")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.TEXT)
+    status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.DRAFT)
+    order = models.PositiveIntegerField(_("sort order"), default=0)
+    title = models.CharField(_("title"), max_length=200)
+    description = models.TextField(_("description"), blank=True)
+    tags = models.CharField(
+        _("tags"), max_length=300, blank=True, help_text=_("Comma-separated search words.")
+    )
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    prompt_body = models.TextField(
+        _("prompt body"),
+        help_text=_("Refer to fields as {{ field_name }}; {% if field_name %}…{% endif %} works."),
+    )
+    sample_inputs = models.JSONField(
+        _("sample inputs"),
+        default=dict,
+        blank=True,
+        help_text=_("One complete input set, keyed by field name."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["category__order", "order", "slug"]
+        verbose_name = _("template")
+        verbose_name_plural = _("templates")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("catalog:template", args=[self.slug])
+
+    @property
+    def tag_list(self) -> list[str]:
+        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+
+    def clean(self) -> None:
+        from templates_catalog.prompting import PromptSyntaxError, parse_prompt
+
+        errors: dict[str, list[str]] = {}
+        for field_name in translated_names("prompt_body") + translated_names("system_prompt"):
+            try:
+                parse_prompt(getattr(self, field_name) or "")
+            except PromptSyntaxError as exc:
+                errors.setdefault(field_name, []).append(str(exc))
+        if not isinstance(self.sample_inputs, dict):
+            errors["sample_inputs"] = [_("Sample inputs must be an object keyed by field name.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+class TemplateField(models.Model):
+    class Type(models.TextChoices):
+        SHORT_TEXT = "short_text", _("Short text")
+        LONG_TEXT = "long_text", _("Long text")
+        NUMBER = "number", _("Number")
+        SELECT = "select", _("Select")
+        MULTI_SELECT = "multi_select", _("Multi-select")
+        RADIO = "radio", _("Radio buttons")
+        CHECKBOX = "checkbox", _("Checkbox")
+        DATE = "date", _("Date")
+        URL = "url", _("URL")
+        EMAIL = "email", _("Email")
+
+    CHOICE_TYPES = frozenset({Type.SELECT, Type.MULTI_SELECT, Type.RADIO})
+    TEXT_TYPES = frozenset({Type.SHORT_TEXT, Type.LONG_TEXT})
+
+    template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="fields")
+    name = models.CharField(_("name"), max_length=50, validators=[field_name_validator])
+    label = models.CharField(_("label"), max_length=200)
+    type = models.CharField(_("type"), max_length=20, choices=Type, default=Type.SHORT_TEXT)
+    required = models.BooleanField(_("required"), default=True)
+    help_text = models.CharField(_("help text"), max_length=300, blank=True)
+    placeholder = models.CharField(_("placeholder"), max_length=200, blank=True)
+    default = models.CharField(_("default"), max_length=500, blank=True)
+    min_length = models.PositiveIntegerField(_("minimum length"), null=True, blank=True)
+    max_length = models.PositiveIntegerField(_("maximum length"), null=True, blank=True)
+    min_value = models.DecimalField(
+        _("minimum value"), max_digits=18, decimal_places=4, null=True, blank=True
+    )
+    max_value = models.DecimalField(
+        _("maximum value"), max_digits=18, decimal_places=4, null=True, blank=True
+    )
+    choices = models.TextField(
+        _("choices"),
+        blank=True,
+        help_text=_("One per line: value|label. The values must match across languages."),
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "name"], name="unique_field_name_per_template"
+            ),
+        ]
+        verbose_name = _("field")
+        verbose_name_plural = _("fields")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def choice_pairs(self) -> list[tuple[str, str]]:
+        """(value, label) pairs in the active language; labels fall back to the value."""
+        try:
+            return parse_choices(self.choices)
+        except ChoiceParseError:
+            return []
+
+    def clean(self) -> None:
+        errors: dict[str, list[str]] = {}
+        value_sets = []
+        for name in translated_names("choices"):
+            try:
+                pairs = parse_choices(getattr(self, name) or "")
+            except ChoiceParseError as exc:
+                errors.setdefault(name, []).append(str(exc))
+                continue
+            if pairs:
+                value_sets.append((name, [value for value, _label in pairs]))
+        if self.type in self.CHOICE_TYPES and not value_sets and "choices_ja" not in errors:
+            errors.setdefault(translated_names("choices")[0], []).append(
+                _("A choice field needs at least one choice.")
+            )
+        if value_sets:
+            first_name, first_values = value_sets[0]
+            for name, values in value_sets[1:]:
+                if values != first_values:
+                    errors.setdefault(name, []).append(
+                        _("The choice values must be the same, in the same order, as in %(field)s.")
+                        % {"field": first_name}
+                    )
+        if self.min_length and self.max_length and self.min_length > self.max_length:
+            errors["max_length"] = [_("The maximum length is below the minimum length.")]
+        if (
+            self.min_value is not None
+            and self.max_value is not None
+            and self.min_value > self.max_value
+        ):
+            errors["max_value"] = [_("The maximum value is below the minimum value.")]
+        if errors:
+            raise ValidationError(errors)
+
+
+def translated_names(field: str) -> list[str]:
+    """The per-language column names of a translated field, default language first."""
+    from django.conf import settings
+    from modeltranslation.utils import build_localized_fieldname
+
+    return [build_localized_fieldname(field, code) for code, _name in settings.LANGUAGES]

@@ -1,0 +1,94 @@
+"""Browsing the catalogue: categories, search, and a template's page with its form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import translation
+from django.views.decorators.http import require_GET
+
+from generation.providers import get_text_provider
+from templates_catalog.forms import TemplateInputForm, form_data_from_inputs, template_form
+from templates_catalog.models import Category, Template
+
+LIST_PAGE_SIZE = 24
+MAX_QUERY_LENGTH = 100
+
+
+def templates_visible_to(user) -> Any:
+    """Published templates; staff also see drafts (to try them before publishing)."""
+    if getattr(user, "is_staff", False):
+        return Template.objects.all()
+    return Template.objects.published()
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    published = Q(templates__status=Template.Status.PUBLISHED)
+    categories = (
+        Category.objects.annotate(template_count=Count("templates", filter=published))
+        .filter(template_count__gt=0)
+        .prefetch_related(
+            Prefetch("templates", queryset=Template.objects.published(), to_attr="published")
+        )
+    )
+    return render(request, "templates_catalog/home.html", {"categories": categories})
+
+
+@require_GET
+def template_list(request: HttpRequest, category_slug: str | None = None) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
+    category = get_object_or_404(Category, slug=category_slug) if category_slug else None
+    templates = Template.objects.published().select_related("category")
+    if category:
+        templates = templates.filter(category=category)
+    if query:
+        templates = templates.search(query)
+    page = Paginator(templates, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "query": query,
+        "category": category,
+        "categories": Category.objects.all(),
+    }
+    template_name = "templates_catalog/template_list.html"
+    if request.htmx and request.htmx.target == "results":
+        template_name += "#results"
+    return render(request, template_name, context)
+
+
+def template_page_context(
+    request: HttpRequest,
+    template: Template,
+    *,
+    form: TemplateInputForm | None = None,
+    generation=None,
+) -> dict[str, Any]:
+    return {
+        "template": template,
+        "form": form,
+        "generation": generation,
+        "model_label": get_text_provider().label,
+    }
+
+
+@require_GET
+def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    template = get_object_or_404(
+        templates_visible_to(request.user).select_related("category"), slug=slug
+    )
+    fields = list(template.fields.all())
+    if request.GET.get("sample"):
+        sample = template.sample_inputs or {}
+        form = template_form(template, form_data_from_inputs(sample, fields), fields=fields)
+        form.is_valid()  # shows the sample bound, so the form renders its values
+        form.errors.clear()
+    else:
+        form = template_form(template, fields=fields)
+    context = template_page_context(request, template, form=form)
+    context["language"] = translation.get_language()
+    return render(request, "templates_catalog/template_detail.html", context)

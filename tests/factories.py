@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from generation.models import Generation
+from templates_catalog.models import Category, Template, TemplateField
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+
+    username = factory.Sequence(lambda n: f"person{n}")
+    password = factory.django.Password("a-long-test-password")
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Category
+        django_get_or_create = ("slug",)
+
+    slug = factory.Sequence(lambda n: f"category-{n}")
+    name_ja = factory.Sequence(lambda n: f"カテゴリ{n}")
+    name_en = factory.Sequence(lambda n: f"Category {n}")
+
+
+class TemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Template
+
+    slug = factory.Sequence(lambda n: f"template-{n}")
+    category = factory.SubFactory(CategoryFactory)
+    status = Template.Status.PUBLISHED
+    title_ja = "お礼メール"
+    title_en = "Thank-you email"
+    description_ja = "お礼のメールを書きます。"
+    description_en = "Writes a thank-you email."
+    tags = "email, メール"
+    system_prompt_ja = "あなたは丁寧な秘書です。"
+    system_prompt_en = "You are a courteous assistant."
+    prompt_body_ja = "{{ recipient }}様へのお礼メールを書いてください。"
+    prompt_body_en = "Write a thank-you email to {{ recipient }}."
+
+
+class TemplateFieldFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TemplateField
+
+    template = factory.SubFactory(TemplateFactory)
+    name = factory.Sequence(lambda n: f"field_{n}")
+    label_ja = "項目"
+    label_en = "Field"
+    type = TemplateField.Type.SHORT_TEXT
+    required = True
+
+
+def template_with_fields(**kwargs) -> Template:
+    """A published template with a required `recipient` and an optional `note`."""
+    template = TemplateFactory(
+        prompt_body_en=(
+            "Write a thank-you email to {{ recipient }}.{% if note %} Mention: {{ note }}{% endif %}"
+        ),
+        **kwargs,
+    )
+    TemplateFieldFactory(
+        template=template, name="recipient", label_en="Recipient", label_ja="宛先", order=1
+    )
+    TemplateFieldFactory(
+        template=template,
+        name="note",
+        label_en="Note",
+        label_ja="メモ",
+        required=False,
+        type=TemplateField.Type.LONG_TEXT,
+        order=2,
+    )
+    return template
+
+
+class GenerationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Generation
+
+    user = factory.SubFactory(UserFactory)
+    template = factory.SubFactory(TemplateFactory)
+    template_title = "Thank-you email"
+    language = "en"
+    inputs = factory.LazyFunction(lambda: {"recipient": "Ms Sato"})
+    prompt = "Write a thank-you email to Ms Sato."

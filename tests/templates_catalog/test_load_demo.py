@@ -1,0 +1,92 @@
+"""The shipped catalogue: enough real templates, both languages, samples that pass their own forms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from templates_catalog.catalog_io import CatalogError, import_catalog_files
+from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
+from templates_catalog.models import Category, Template
+from templates_catalog.services import template_render_prompt
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(db):
+    call_command("load_demo", verbosity=0)
+
+
+def test_catalogue_has_at_least_60_templates_in_10_categories(demo):
+    assert Template.objects.published().count() >= 60
+    assert Category.objects.filter(templates__isnull=False).distinct().count() >= 10
+
+
+def test_every_template_is_bilingual_with_typed_fields(demo):
+    for template in Template.objects.prefetch_related("fields"):
+        for lang in ("ja", "en"):
+            for name in ("title", "description", "prompt_body"):
+                assert getattr(template, f"{name}_{lang}"), f"{template.slug}: {name}_{lang}"
+        fields = list(template.fields.all())
+        assert len(fields) >= 2, template.slug
+        assert all(f.label_ja and f.label_en for f in fields), template.slug
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_every_sample_passes_its_form_and_renders_a_prompt_using_every_field(demo, language):
+    from django.utils import translation
+
+    for template in Template.objects.prefetch_related("fields"):
+        fields = list(template.fields.all())
+        sample = getattr(template, f"sample_inputs_{language}")
+        with translation.override(language):
+            form = template_form(template, form_data_from_inputs(sample, fields), fields=fields)
+            assert form.is_valid(), f"{template.slug} ({language}): {form.errors.as_data()}"
+        rendered = template_render_prompt(
+            template=template, inputs=stored_inputs(form), language=language, fields=fields
+        )
+        assert len(rendered.prompt) > 40, template.slug
+        assert "{{" not in rendered.prompt, template.slug
+        assert "{%" not in rendered.prompt, template.slug
+
+
+def test_load_demo_is_idempotent_and_creates_the_demo_login(demo, client):
+    count = Template.objects.count()
+    call_command("load_demo", verbosity=0)
+    assert Template.objects.count() == count
+    assert client.login(username="demo", password="studio-demo")
+
+
+def test_dry_run_changes_nothing(db):
+    call_command("load_demo", "--dry-run", verbosity=0)
+    assert not Template.objects.exists()
+
+
+def test_a_broken_file_loads_nothing_and_says_where(db, tmp_path: Path):
+    good = Path(__file__).resolve().parents[2] / "fixtures" / "catalog" / "planning.yaml"
+    (tmp_path / "a.yaml").write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(
+        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
+        "templates:\n  - slug: broken\n    titel_en: typo\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match=r"b.yaml: templates\[1\].*unknown keys titel_en"):
+        import_catalog_files(tmp_path.glob("*.yaml"))
+    assert not Template.objects.exists()
+    with pytest.raises(CommandError):
+        call_command("load_demo", "--catalog-dir", str(tmp_path), verbosity=0)
+
+
+def test_a_prompt_naming_an_unknown_field_is_refused(db, tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(
+        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
+        "templates:\n  - slug: t\n    title_ja: T\n    title_en: T\n"
+        "    prompt_ja: '{{ a }}'\n    prompt_en: '{{ a }} {{ secret }}'\n"
+        "    fields:\n      - {name: a, type: short_text, label_ja: A, label_en: A}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match="unknown fields secret"):
+        import_catalog_files([tmp_path / "c.yaml"])
