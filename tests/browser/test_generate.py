@@ -1,0 +1,133 @@
+"""What only a browser shows: the answer growing on the page, history, refresh, and that
+no script from model output ever runs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.browser]
+
+TEMPLATE = "/t/thank-you-email-after-meeting/"
+STREAM_TEXT = "[data-stream-text]"
+ANSWER = ".markdown.answer"
+
+
+def wait_until(page, expression: str, timeout: float = 30) -> None:
+    """Poll a JS expression. (wait_for_function would need 'unsafe-eval', which our CSP forbids.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+def start_generation(page, **overrides: str) -> None:
+    page.goto(TEMPLATE + "?sample=1")
+    for name, value in overrides.items():
+        page.fill(f"[name={name}]", value)
+    page.click("form.generate-form button[type=submit]")
+
+
+def test_the_answer_grows_on_the_page_and_lands_in_history(logged_in):
+    page = logged_in
+    start_generation(page, client_company="Kaito Trading")
+    wait_until(page, f"document.querySelector('{STREAM_TEXT}')?.textContent.length > 20")
+    first = len(page.text_content(STREAM_TEXT))
+    time.sleep(0.8)
+    if page.locator(STREAM_TEXT).count():
+        assert len(page.text_content(STREAM_TEXT)) > first  # more text arrived meanwhile
+    assert "/generations/" in page.url  # the address of this generation, for refresh and sharing
+    page.wait_for_selector(ANSWER, timeout=30_000)
+    answer = page.text_content(ANSWER)
+    assert "Kaito Trading" in answer
+    assert page.locator(".badge.status").first.text_content().strip() == "Completed"
+    assert page.errors == []
+
+    page.click("text=History")
+    page.wait_for_selector("table.history")
+    page.click("table.history tbody tr:first-child a")
+    page.wait_for_selector(ANSWER)
+    assert "Kaito Trading" in page.text_content(ANSWER)
+    assert "First token" in page.text_content(".timings")
+
+
+def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
+    page = logged_in
+    start_generation(page, client_company="Refresh Holdings")
+    wait_until(page, f"document.querySelector('{STREAM_TEXT}')?.textContent.length > 30")
+    page.reload()
+    page.wait_for_selector(ANSWER, timeout=30_000)
+    answer = page.text_content(ANSWER)
+    assert answer.count("Use this as a starting point") == 1  # nothing doubled
+    assert "Refresh Holdings" in answer
+    assert page.errors == []
+
+
+PAYLOAD = (
+    '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
+    "[click me](javascript:window.__pwned=3)"
+)
+
+
+def test_script_in_model_output_never_runs(logged_in):
+    page = logged_in
+    start_generation(page, client_company=PAYLOAD[:100], discussion_points=PAYLOAD)
+    wait_until(page, f"document.querySelector('{STREAM_TEXT}')?.textContent.includes('script')")
+    assert page.evaluate("window.__pwned") is None
+    page.wait_for_selector(ANSWER, timeout=30_000)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator(f"{ANSWER} script, {ANSWER} img").count() == 0
+    hrefs = page.eval_on_selector_all(f"{ANSWER} a", "links => links.map(a => a.href)")
+    assert not [href for href in hrefs if href.lower().startswith("javascript")]
+    assert "<script>" in page.text_content(ANSWER)  # shown as text, harmlessly
+    page.reload()
+    page.wait_for_selector(ANSWER)
+    assert page.evaluate("window.__pwned") is None
+    assert page.errors == []
+
+
+def test_bad_input_shows_the_message_next_to_the_field(logged_in):
+    page = logged_in
+    page.goto(TEMPLATE)
+    page.fill("[name=contact_name]", "Ms Sato")
+    page.click("form.generate-form button[type=submit]")
+    error = page.locator('[data-field="client_company"] .errorlist')
+    error.wait_for()
+    assert "This field is required." in error.text_content()
+    assert page.url.endswith(TEMPLATE)
+
+
+def test_search_as_you_type_narrows_the_list(page):
+    page.goto("/templates/")
+    total = page.locator(".template-card").count()
+    page.fill("#template-search", "TikTok")
+    wait_until(page, f"document.querySelectorAll('.template-card').length < {total}")
+    titles = page.locator(".template-card h2").all_text_contents()
+    assert titles
+    assert all("TikTok" in title or "tiktok" in title.lower() for title in titles[:1])
+    assert "q=TikTok" in page.url
+
+
+def test_the_language_switcher_changes_the_interface(page):
+    page.goto("/")
+    with page.expect_navigation():
+        page.select_option("#language-select", "ja")  # submits itself: no button needed
+    assert page.locator("nav >> text=テンプレート").count() == 1
+    assert page.locator("html[lang=ja]").count() == 1
+    with page.expect_navigation():
+        page.select_option("#language-select", "en")
+    assert page.locator("nav >> text=Templates").count() == 1
+
+
+def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
+    page = logged_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    start_generation(page, client_company="Copy Corp")
+    page.wait_for_selector(ANSWER, timeout=30_000)
+    page.click("[data-copy-from]")
+    page.wait_for_selector("[data-copied]")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("## ")
+    assert "Copy Corp" in copied
