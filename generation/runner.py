@@ -14,10 +14,13 @@ import contextvars
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections, connections
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -41,6 +44,34 @@ Status = Generation.Status
 _GENERIC_ERROR = gettext_lazy("Something went wrong while generating. Please try again.")
 
 
+# The runner's database work happens on a thread of its own: never on asgiref's
+# shared thread (where a blocked caller would stall every generation), never
+# on the event loop.
+_database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-db")
+
+
+def _fresh_connection_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    close_old_connections()  # drop a connection that broke or outlived CONN_MAX_AGE
+    return func(*args, **kwargs)
+
+
+def db(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`func` as a coroutine function that runs on the runner's database thread."""
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            _database, lambda: _fresh_connection_call(func, *args, **kwargs)
+        )
+
+    return call
+
+
+def close_database_connections() -> None:
+    """Close the runner thread's connections (at shutdown, and between test databases)."""
+    _database.submit(connections.close_all).result()
+
+
 def _text_request(generation: Generation) -> TextRequest:
     fields = list(generation.template.fields.all()) if generation.template else []
     return TextRequest(
@@ -60,21 +91,22 @@ async def run_generation(
     provider = provider or get_text_provider()
     log.open(key)
     try:
-        generation = await sync_to_async(services.generation_start)(
-            generation_id=generation_id, provider=provider.name, model=provider.model
-        )
-        if generation is None:
-            return
         try:
-            request = await sync_to_async(_text_request)(generation)
+            generation = await db(services.generation_start)(
+                generation_id=generation_id, provider=provider.name, model=provider.model
+            )
+            if generation is None:
+                return
+            request = await db(_text_request)(generation)
         except Exception:
-            logger.exception("generation %s could not be prepared", generation_id)
-            await sync_to_async(services.generation_finish)(
+            # Never leave a generation queued or running with nobody working on it.
+            logger.exception("generation %s could not be started", generation_id)
+            await db(services.generation_finish)(
                 generation_id=generation_id,
                 status=Status.FAILED,
                 output="",
                 error_code="unknown_error",
-                error_message=_GENERIC_ERROR,
+                error_message=str(_GENERIC_ERROR),
             )
             return
         await _stream_into(generation_id, key, request, log=log, provider=provider)
@@ -98,7 +130,7 @@ async def _stream_into(
         output = "".join(parts)
         fields.setdefault("output_tokens", estimate_tokens(output))
         fields.setdefault("input_tokens", estimate_tokens(request.system + request.prompt))
-        generation = await sync_to_async(services.generation_finish)(
+        generation = await db(services.generation_finish)(
             generation_id=generation_id, status=status, output=output, **fields
         )
         if generation.error_code:
@@ -115,14 +147,14 @@ async def _stream_into(
             if not text:
                 continue
             if not parts:
-                await sync_to_async(services.generation_record_first_token)(
+                await db(services.generation_record_first_token)(
                     generation_id=generation_id, events_before_text=log.last_id(key)
                 )
             parts.append(text)
             log.append(key, EventName.DELTA, {"text": text})
             if time.monotonic() - last_checkpoint >= settings.STUDIO_CHECKPOINT_SECONDS:
                 last_checkpoint = time.monotonic()
-                await sync_to_async(services.generation_checkpoint)(
+                await db(services.generation_checkpoint)(
                     generation_id=generation_id, output="".join(parts)
                 )
     except asyncio.CancelledError:

@@ -49,7 +49,9 @@ def generation_start(*, generation_id: UUID, provider: str, model: str) -> Gener
     """Mark a queued generation running; None if it is no longer queued."""
     with transaction.atomic():
         generation = (
-            Generation.objects.select_for_update().select_related("template").get(pk=generation_id)
+            Generation.objects.select_for_update(of=("self",))
+            .select_related("template")
+            .get(pk=generation_id)
         )
         if generation.status != Status.QUEUED:
             return None

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import SyncToAsync
 from django.db import connections
 
+from generation.runner import close_database_connections
 from tests.factories import UserFactory
 
 
@@ -22,11 +23,13 @@ def _test_settings(settings, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _close_background_connections():
-    """The runner and async views reach the database from asgiref's shared
-    thread; close that thread's connections so the test database can be dropped."""
+def _close_background_connections(django_db_setup, django_db_blocker):
+    """The runner and async code reach the database from threads of their own;
+    close those connections so that the test database can be dropped."""
     yield
-    async_to_sync(sync_to_async(connections.close_all))()
+    with django_db_blocker.unblock():
+        close_database_connections()
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture

@@ -89,3 +89,15 @@ async def test_the_provider_gets_the_prompt_and_labelled_inputs():
     await run(provider, system_prompt="Be brief.", prompt="Write to Ms Sato.")
     request = provider.requests[0]
     assert (request.system, request.prompt) == ("Be brief.", "Write to Ms Sato.")
+
+
+async def test_a_generation_that_cannot_even_start_is_failed_not_left_queued(monkeypatch):
+    from generation import services
+
+    def broken(**kwargs):
+        raise RuntimeError("database hiccup")
+
+    monkeypatch.setattr(services, "generation_start", broken)
+    generation, events = await run(ScriptedProvider(["x"]))
+    assert generation.status == Generation.Status.FAILED
+    assert "Something went wrong" in generation.error_message
