@@ -70,8 +70,10 @@ def studio_server(tmp_path_factory) -> str:
     server.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope: Playwright's sync API keeps an event loop running on this
+    # thread, which must be gone before any asyncio test runs.
     if not Path(CHROMIUM).exists():
         if IN_CI:
             pytest.fail("Chromium is required in CI (scripts/install-browser.sh installs it)")
