@@ -15,6 +15,7 @@ process runs it) are served from the database, polling while it runs.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -125,7 +126,9 @@ class InProcessEventLog:
                 stream = self._streams.get(key)
                 if stream is None:
                     return
-                pending = [event for event in stream.events if event.id > after]
+                # Ids grow with every event: find the first unseen one without a scan.
+                start = bisect.bisect_right(stream.events, after, key=lambda event: event.id)
+                pending = stream.events[start:]
                 closed = stream.closed_at is not None
                 if not pending and not closed:
                     stream.waiters.add((loop, wake))

@@ -8,7 +8,6 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.utils import translation
 from django.views.decorators.http import require_GET
 
 from generation.providers import get_text_provider
@@ -82,13 +81,9 @@ def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
         templates_visible_to(request.user).select_related("category"), slug=slug
     )
     fields = list(template.fields.all())
+    initial = None
     if request.GET.get("sample"):
-        sample = template.sample_inputs or {}
-        form = template_form(template, form_data_from_inputs(sample, fields), fields=fields)
-        form.is_valid()  # shows the sample bound, so the form renders its values
-        form.errors.clear()
-    else:
-        form = template_form(template, fields=fields)
+        initial = form_data_from_inputs(template.sample_inputs or {}, fields)
+    form = template_form(template, initial=initial, fields=fields)
     context = template_page_context(request, template, form=form)
-    context["language"] = translation.get_language()
     return render(request, "templates_catalog/template_detail.html", context)
