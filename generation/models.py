@@ -19,9 +19,6 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
             return self.none()
         return self.filter(user=user)
 
-    def unfinished(self) -> GenerationQuerySet:
-        return self.filter(status__in=Generation.UNFINISHED)
-
 
 class Generation(models.Model):
     class Status(models.TextChoices):

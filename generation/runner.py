@@ -21,6 +21,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import close_old_connections, connections
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -109,7 +110,9 @@ async def run_generation(
                 error_message=str(_GENERIC_ERROR),
             )
             return
-        await _stream_into(generation_id, key, request, log=log, provider=provider)
+        # Messages the run stores (errors) are read by the person who started it.
+        with translation.override(request.language):
+            await _stream_into(generation_id, key, request, log=log, provider=provider)
     finally:
         log.close(key)
 

@@ -11,21 +11,25 @@ from django.db import transaction
 from django.utils import timezone, translation
 
 from generation.models import Generation
-from templates_catalog.models import Template
+from templates_catalog.models import Template, TemplateField
 from templates_catalog.services import template_render_prompt
 
 Status = Generation.Status
 
 
 def generation_create(
-    *, user, template: Template, inputs: Mapping[str, Any], language: str | None = None
+    *,
+    user,
+    template: Template,
+    inputs: Mapping[str, Any],
+    language: str | None = None,
+    fields: list[TemplateField] | None = None,
 ) -> Generation:
     """Record a queued generation of `template` with validated `inputs` and start it
     once the row is committed."""
     from generation.runner import runner
 
     language = language or translation.get_language() or "ja"
-    fields = list(template.fields.all())
     rendered = template_render_prompt(
         template=template, inputs=inputs, language=language, fields=fields
     )

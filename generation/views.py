@@ -20,27 +20,28 @@ from templates_catalog.forms import (
     stored_inputs,
     template_form,
 )
-from templates_catalog.models import Template
+from templates_catalog.models import Template, TemplateField
 from templates_catalog.prompting import PromptRenderError, PromptSyntaxError
-from templates_catalog.views import template_page_context, templates_visible_to
+from templates_catalog.views import templates_visible_to
 
 HISTORY_PAGE_SIZE = 20
 
 
-def _start(request: HttpRequest, template: Template, data) -> HttpResponse:
+def _start(
+    request: HttpRequest, template: Template, data, fields: list[TemplateField]
+) -> HttpResponse:
     """Validate `data` against the template's fields and start a generation, or
     show the form again with the errors next to the fields."""
-    fields = list(template.fields.all())
     form = template_form(template, data, fields=fields)
     generation = None
     if form.is_valid():
         try:
             generation = generation_create(
-                user=request.user, template=template, inputs=stored_inputs(form)
+                user=request.user, template=template, inputs=stored_inputs(form), fields=fields
             )
         except (PromptRenderError, PromptSyntaxError) as exc:
             form.add_error(None, str(exc))
-    context = template_page_context(request, template, form=form, generation=generation)
+    context = {"template": template, "form": form, "generation": generation}
     if request.htmx:
         response = render(request, "templates_catalog/template_detail.html#workspace", context)
         return push_url(response, generation.get_absolute_url()) if generation else response
@@ -53,7 +54,7 @@ def _start(request: HttpRequest, template: Template, data) -> HttpResponse:
 @login_required
 def generation_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     template = get_object_or_404(templates_visible_to(request.user), slug=slug)
-    return _start(request, template, request.POST)
+    return _start(request, template, request.POST, list(template.fields.all()))
 
 
 @require_POST
@@ -61,8 +62,8 @@ def generation_create_view(request: HttpRequest, slug: str) -> HttpResponse:
 def generation_regenerate(request: HttpRequest, pk) -> HttpResponse:
     previous = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
     template = get_object_or_404(templates_visible_to(request.user), pk=previous.template_id)
-    data = form_data_from_inputs(previous.inputs, list(template.fields.all()))
-    return _start(request, template, data)
+    fields = list(template.fields.all())
+    return _start(request, template, form_data_from_inputs(previous.inputs, fields), fields)
 
 
 @require_GET

@@ -84,9 +84,6 @@ def _form_field(field: TemplateField) -> forms.Field:
 class TemplateInputForm(forms.Form):
     """The inputs of one template; build it with `template_form()`."""
 
-    template: Template
-    template_fields: list[TemplateField]
-
 
 def template_form(
     template: Template,
@@ -104,10 +101,7 @@ def template_form(
     )
     if initial is None:
         initial = {f.name: _initial_value(f) for f in template_fields if f.default}
-    form = form_class(data=data, initial=initial, prefix=None)
-    form.template = template
-    form.template_fields = template_fields
-    return form
+    return form_class(data=data, initial=initial)
 
 
 def _initial_value(field: TemplateField) -> Any:

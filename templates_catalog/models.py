@@ -134,7 +134,6 @@ class TemplateField(models.Model):
         EMAIL = "email", _("Email")
 
     CHOICE_TYPES = frozenset({Type.SELECT, Type.MULTI_SELECT, Type.RADIO})
-    TEXT_TYPES = frozenset({Type.SHORT_TEXT, Type.LONG_TEXT})
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="fields")
     name = models.CharField(_("name"), max_length=50, validators=[field_name_validator])

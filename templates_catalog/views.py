@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from generation.providers import get_text_provider
-from templates_catalog.forms import TemplateInputForm, form_data_from_inputs, template_form
-from templates_catalog.models import Category, Template
+from templates_catalog.forms import form_data_from_inputs, template_form
+from templates_catalog.models import Category, Template, TemplateQuerySet
 
 LIST_PAGE_SIZE = 24
 MAX_QUERY_LENGTH = 100
 
 
-def templates_visible_to(user) -> Any:
+def templates_visible_to(user) -> TemplateQuerySet:
     """Published templates; staff also see drafts (to try them before publishing)."""
     if getattr(user, "is_staff", False):
         return Template.objects.all()
@@ -60,21 +57,6 @@ def template_list(request: HttpRequest, category_slug: str | None = None) -> Htt
     return render(request, template_name, context)
 
 
-def template_page_context(
-    request: HttpRequest,
-    template: Template,
-    *,
-    form: TemplateInputForm | None = None,
-    generation=None,
-) -> dict[str, Any]:
-    return {
-        "template": template,
-        "form": form,
-        "generation": generation,
-        "model_label": get_text_provider().label,
-    }
-
-
 @require_GET
 def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
     template = get_object_or_404(
@@ -85,5 +67,6 @@ def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
     if request.GET.get("sample"):
         initial = form_data_from_inputs(template.sample_inputs or {}, fields)
     form = template_form(template, initial=initial, fields=fields)
-    context = template_page_context(request, template, form=form)
-    return render(request, "templates_catalog/template_detail.html", context)
+    return render(
+        request, "templates_catalog/template_detail.html", {"template": template, "form": form}
+    )

@@ -101,3 +101,17 @@ async def test_a_generation_that_cannot_even_start_is_failed_not_left_queued(mon
     generation, events = await run(ScriptedProvider(["x"]))
     assert generation.status == Generation.Status.FAILED
     assert "Something went wrong" in generation.error_message
+
+
+async def test_error_messages_are_stored_in_the_language_of_the_person_who_ran_it():
+    from django.utils import translation
+
+    from generation.runner import _GENERIC_ERROR
+
+    generation, _events = await run(
+        ScriptedProvider(["a"], fail_after=1, error=KeyError("boom")), language="ja"
+    )
+    with translation.override("ja"):
+        japanese = str(_GENERIC_ERROR)
+    assert japanese != "Something went wrong while generating. Please try again."
+    assert generation.error_message == japanese

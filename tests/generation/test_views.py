@@ -122,7 +122,7 @@ def test_history_detail_shows_inputs_prompt_output_timings_and_tokens(user_clien
     assert "Write a thank-you email to Ms Sato." in page  # the prompt
     assert "<h2>Thank-you email</h2>" in page  # the answer, rendered as Markdown
     assert f"{generation.input_tokens} in / {generation.output_tokens} out" in page
-    assert "First token" in page
+    assert f"({generation.time_to_first_token:.1f} s)" in page  # time to first token
 
 
 def test_another_persons_generation_is_not_found(user_client):
@@ -144,7 +144,7 @@ def test_history_query_count_does_not_grow_with_rows(
         user_client.get(reverse("generation:history"))
 
 
-def test_regenerating_after_the_template_lost_a_field_shows_the_form_again(user_client, user):
+def test_regenerating_inputs_that_no_longer_fit_the_form_shows_the_form_again(user_client, user):
     template = template_with_fields()
     previous = GenerationFactory(user=user, template=template, inputs={"note": "only a note"})
     response = user_client.post(reverse("generation:regenerate", args=[previous.pk]))
