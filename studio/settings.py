@@ -213,7 +213,22 @@ LOGGING = {
 # --- The studio's own settings -------------------------------------------
 STUDIO_LLM_PROVIDER = os.environ.get("STUDIO_LLM_PROVIDER", "demo")
 STUDIO_IMAGE_PROVIDER = os.environ.get("STUDIO_IMAGE_PROVIDER", "demo")
-STUDIO_OPENAI_MODEL = os.environ.get("STUDIO_OPENAI_MODEL", "gpt-4o-mini")
+STUDIO_OPENAI_MODEL = os.environ.get("STUDIO_OPENAI_MODEL", "gpt-4.1-mini")
+# The model for templates of the "advanced" tier; the default model if unset.
+STUDIO_OPENAI_ADVANCED_MODEL = os.environ.get("STUDIO_OPENAI_ADVANCED_MODEL", "")
+STUDIO_VERTEX_MODEL = os.environ.get("STUDIO_VERTEX_MODEL", "gemini-2.5-flash")
+STUDIO_VERTEX_ADVANCED_MODEL = os.environ.get("STUDIO_VERTEX_ADVANCED_MODEL", "")
+# A Vertex AI endpoint other than Google's (a private gateway or a local fake).
+STUDIO_VERTEX_BASE_URL = os.environ.get("STUDIO_VERTEX_BASE_URL", "")
+# Upper bound on the length of one answer, in tokens (0: the model's own limit).
+STUDIO_MAX_OUTPUT_TOKENS = int(env_float("STUDIO_MAX_OUTPUT_TOKENS", 4096))
+# Timeouts sized for a person waiting at a page: connecting, and between two chunks.
+STUDIO_PROVIDER_CONNECT_TIMEOUT = env_float("STUDIO_PROVIDER_CONNECT_TIMEOUT", 5.0)
+STUDIO_PROVIDER_READ_TIMEOUT = env_float("STUDIO_PROVIDER_READ_TIMEOUT", 60.0)
+# Retries of a failed request (429, 5xx, connection errors) before the first token.
+STUDIO_PROVIDER_RETRIES = int(env_float("STUDIO_PROVIDER_RETRIES", 2))
+# A Retry-After longer than this is not waited for: the person is told instead.
+STUDIO_PROVIDER_MAX_RETRY_AFTER = env_float("STUDIO_PROVIDER_MAX_RETRY_AFTER", 20.0)
 # Tokens a second that the offline demo model streams at (0 streams at once).
 STUDIO_DEMO_TOKENS_PER_SECOND = env_float("STUDIO_DEMO_TOKENS_PER_SECOND", 40.0)
 # Seconds between ": ping" comments on an idle event stream.
@@ -225,3 +240,15 @@ STUDIO_CHECKPOINT_SECONDS = env_float("STUDIO_CHECKPOINT_SECONDS", 1.0)
 # Seconds a finished generation's events stay in memory for late readers;
 # after that they are replayed from the database.
 STUDIO_EVENT_LOG_RETENTION_SECONDS = env_float("STUDIO_EVENT_LOG_RETENTION_SECONDS", 120.0)
+# Deltas arriving within this many milliseconds of the last event go out as one
+# event; a lone token is never held back longer.
+STUDIO_COALESCE_MS = env_float("STUDIO_COALESCE_MS", 40.0)
+# Stop a generation when its last reader leaves (after a grace period, so that
+# a refresh does not kill it). By default it finishes and lands in history.
+STUDIO_CANCEL_ON_DISCONNECT = env_bool("STUDIO_CANCEL_ON_DISCONNECT", False)
+STUDIO_DISCONNECT_GRACE_SECONDS = env_float("STUDIO_DISCONNECT_GRACE_SECONDS", 10.0)
+# A running generation's owner renews its lease; one not renewed for this long
+# belongs to a process that died, and is marked failed with its saved text.
+STUDIO_LEASE_SECONDS = env_float("STUDIO_LEASE_SECONDS", 30.0)
+# Redis for the event log and signals across processes; unset: one process, in memory.
+REDIS_URL = os.environ.get("REDIS_URL", "")

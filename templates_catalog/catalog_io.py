@@ -26,6 +26,7 @@ CATEGORY_KEYS = {"slug", "order", "name_ja", "name_en"}
 TEMPLATE_KEYS = {
     "slug",
     "kind",
+    "tier",
     "order",
     "status",
     "tags",
@@ -160,6 +161,7 @@ def _import_template(where: str, raw: Any, category: Category, report: ImportRep
     template.category = category
     template.kind = raw.get("kind", Template.Kind.TEXT)
     template.status = raw.get("status", Template.Status.PUBLISHED)
+    template.tier = raw.get("tier", Template.Tier.STANDARD)
     template.order = raw.get("order", 0)
     template.tags = ", ".join(str(tag) for tag in raw.get("tags") or [])
     samples = _jsonable(

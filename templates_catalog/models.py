@@ -62,12 +62,23 @@ class Template(models.Model):
         DRAFT = "draft", _("Draft")
         PUBLISHED = "published", _("Published")
 
+    class Tier(models.TextChoices):
+        STANDARD = "standard", _("Standard")
+        ADVANCED = "advanced", _("Advanced")
+
     slug = models.SlugField(_("slug"), unique=True)
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="templates", verbose_name=_("category")
     )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.TEXT)
     status = models.CharField(_("status"), max_length=10, choices=Status, default=Status.DRAFT)
+    tier = models.CharField(
+        _("model tier"),
+        max_length=10,
+        choices=Tier,
+        default=Tier.STANDARD,
+        help_text=_("Advanced templates run on the provider's stronger model."),
+    )
     order = models.PositiveIntegerField(_("sort order"), default=0)
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("description"), blank=True)

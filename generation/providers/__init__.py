@@ -1,4 +1,5 @@
-"""Text providers, chosen by STUDIO_LLM_PROVIDER: `demo` or a dotted path to a class."""
+"""Text providers, chosen by STUDIO_LLM_PROVIDER: `demo`, `openai`, `vertex`, or a
+dotted path to a class."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from generation.providers.base import TextProvider
 
 TEXT_PROVIDERS = {
     "demo": "generation.providers.demo.DemoTextProvider",
+    "openai": "generation.providers.openai.OpenAIChatProvider",
+    "vertex": "generation.providers.vertex.VertexGeminiProvider",
 }
 
 

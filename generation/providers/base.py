@@ -16,6 +16,10 @@ class TextRequest:
     template_title: str = ""
     # (label, value as shown) of each input, for providers that want them.
     inputs: list[tuple[str, str]] = field(default_factory=list)
+    # The template's model tier ("standard" or "advanced"): providers map it to a model.
+    tier: str = "standard"
+    # An earlier answer that stopped at the length limit, to be continued.
+    continue_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +29,12 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class TextResult:
-    """The last item of a stream: why it stopped and what it used."""
+    """The last item of a stream: why it stopped and what it used.
+
+    `finish_reason` is normalised across providers: "stop", "length",
+    "content_filter" (any safety, recitation or policy stop), or another
+    lowercase word the provider gave.
+    """
 
     finish_reason: str
     input_tokens: int
@@ -46,6 +55,10 @@ class TextProvider(ABC):
     model: str
     label: str  # what the UI calls this model
 
+    def model_for(self, tier: str) -> str:
+        """The model that serves templates of `tier`."""
+        return self.model
+
     @abstractmethod
     def stream(self, request: TextRequest) -> AsyncIterator[TextDelta | TextResult]:
         """Yield text deltas as they are generated, then one TextResult."""
@@ -60,6 +73,27 @@ def split_tokens(text: str) -> list[str]:
     Joining the pieces gives back the text exactly.
     """
     return _TOKEN.findall(text)
+
+
+def chat_messages(request: TextRequest) -> list[dict[str, str]]:
+    """The request as chat messages: system, the prompt, and (when continuing a
+    cut-off answer) that answer followed by the request to go on."""
+    from django.utils import translation
+    from django.utils.translation import gettext
+
+    messages = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": request.prompt})
+    if request.continue_from:
+        with translation.override(request.language):
+            follow_up = gettext(
+                "Continue exactly where your previous answer stopped. "
+                "Do not repeat anything you already wrote."
+            )
+        messages.append({"role": "assistant", "content": request.continue_from})
+        messages.append({"role": "user", "content": follow_up})
+    return messages
 
 
 def estimate_tokens(text: str) -> int:
