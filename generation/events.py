@@ -93,14 +93,28 @@ class InProcessEventLog:
     def append(self, key: str, name: EventName, data: dict[str, Any]) -> Event:
         with self._lock:
             stream = self._streams[key]
-            if stream.closed_at is not None:
-                raise RuntimeError(f"event log {key} is closed")
             event = Event(next_event_id(stream.last_id, name, data), name, data)
-            stream.events.append(event)
-            waiters, stream.waiters = stream.waiters, set()
+            self._add(key, stream, event)
+        return event
+
+    def extend(self, key: str, events: list[Event]) -> None:
+        """Add events that already have their ids (copies of another process's log).
+
+        Events at or before the last one held are skipped, so overlapping
+        copies are harmless."""
+        with self._lock:
+            stream = self._streams[key]
+            for event in events:
+                if event.id > stream.last_id:
+                    self._add(key, stream, event)
+
+    def _add(self, key: str, stream: _Stream, event: Event) -> None:
+        if stream.closed_at is not None:
+            raise RuntimeError(f"event log {key} is closed")
+        stream.events.append(event)
+        waiters, stream.waiters = stream.waiters, set()
         for loop, wake in waiters:
             loop.call_soon_threadsafe(wake.set)
-        return event
 
     def close(self, key: str) -> None:
         """No more events; readers drain what is there and stop."""
@@ -133,7 +147,7 @@ class InProcessEventLog:
                 if not pending and not closed:
                     stream.waiters.add((loop, wake))
             for event in pending:
-                yield event
+                yield resume_within(event, after)
                 after = event.id
             if pending:
                 continue
@@ -155,6 +169,16 @@ class InProcessEventLog:
         ]
         for key in expired:
             del self._streams[key]
+
+
+def resume_within(event: Event, after: int) -> Event:
+    """`event` for a reader that already has everything up to id `after`: a delta
+    that began before that point loses the text the reader has seen."""
+    if event.name is EventName.DELTA:
+        start = event.id - len(event.data["text"])
+        if after > start:
+            return Event(event.id, event.name, {"text": event.data["text"][after - start :]})
+    return event
 
 
 def events_from_database(generation, after: int) -> list[Event]:
@@ -185,27 +209,45 @@ log = InProcessEventLog()
 async def follow_generation(
     generation_id, after: int, *, heartbeat: float | None = None, poll_interval: float = 1.0
 ) -> AsyncIterator[Event | None]:
-    """Every event of a generation after id `after`, live where it runs here,
-    from the database otherwise. Ends after `done`; None marks an idle beat."""
+    """Every event of a generation after id `after`, then the new ones as they come;
+    ends after `done`. None marks an idle beat (time for a keep-alive).
+
+    Live from this process's log where the generation runs here, from Redis
+    where it runs in another process, and from the database otherwise (it
+    finished a while ago, or there is no Redis: then the database is polled).
+    """
     from generation.models import Generation
+    from generation.runner import runner
 
     heartbeat = settings.STUDIO_SSE_HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     key = str(generation_id)
+    source = log if log.has(key) else None
+    if source is None and runner.bus is not None and await runner.bus.watch(key):
+        source = runner.bus.mirror
+    if source is not None:
+        async for event in source.follow(key, after, heartbeat=heartbeat):
+            if event is None:
+                # Quiet for a while: did the process running it die? Its
+                # generation is then failed in the database, with no `done` here.
+                if await _finished_in_database(generation_id):
+                    break
+                yield None
+                continue
+            after = event.id
+            yield event
+            if event.name is EventName.DONE:
+                return
+        # Closed without `done` (the run never started here), expired, or
+        # abandoned: the database has the rest.
     idle = 0.0
-    live_read = False
     while True:
-        if not live_read and log.has(key):
-            live_read = True
-            async for event in log.follow(key, after, heartbeat=heartbeat):
-                if event is not None:
-                    after = event.id
-                yield event
-                if event is not None and event.name is EventName.DONE:
-                    return
-            # Closed without `done` (the run never started here) or expired:
-            # the database has the rest.
         generation = await Generation.objects.aget(pk=generation_id)
-        for event in events_from_database(generation, after):
+        events = events_from_database(generation, after)
+        if generation.is_finished and not events:
+            # The reader saw text past the last checkpoint of a generation whose
+            # process died: end the stream all the same.
+            events = _ending_after(generation, after)
+        for event in events:
             after = event.id
             idle = 0.0
             yield event
@@ -216,3 +258,23 @@ async def follow_generation(
         if idle >= heartbeat:
             idle = 0.0
             yield None
+
+
+async def _finished_in_database(generation_id) -> bool:
+    from generation.models import Generation
+
+    status = (
+        await Generation.objects.filter(pk=generation_id).values_list("status", flat=True).afirst()
+    )
+    return status is None or status not in Generation.UNFINISHED
+
+
+def _ending_after(generation, after: int) -> list[Event]:
+    from generation.payloads import done_payload, error_payload
+
+    events = []
+    if generation.error_code:
+        after += 1
+        events.append(Event(after, EventName.ERROR, error_payload(generation)))
+    events.append(Event(after + 1, EventName.DONE, done_payload(generation)))
+    return events

@@ -28,6 +28,20 @@ class Generation(models.Model):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
+    class Delivery(models.TextChoices):
+        """Whether the person received the whole answer (ChatStream's statuses)."""
+
+        SUCCESS = "success", _("Delivered")
+        BEFORE_STREAMING = (
+            "client_disconnected_before_streaming",
+            _("Left before the answer started"),
+        )
+        WHILE_STREAMING = (
+            "client_disconnected_while_streaming",
+            _("Left while the answer was streaming"),
+        )
+        UNKNOWN_ERROR = "unknown_error_occurred", _("Unknown error")
+
     UNFINISHED = (Status.QUEUED, Status.RUNNING)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -60,6 +74,28 @@ class Generation(models.Model):
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     # Events the stream carried before its first text (see generation.events).
     events_before_text = models.PositiveIntegerField(default=0)
+    # The earlier answer this one continues (it stopped at the length limit).
+    continued_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="continuations",
+        verbose_name=_("continues"),
+    )
+
+    # The process running an unfinished generation renews this; once it lapses
+    # that process is gone and the generation is marked failed (runner.reap).
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    # How far any reader got (an event id), and the outcome once it is known;
+    # null until then ("" for history from before it was recorded), so that
+    # "not settled yet" is its own state. `generation_finished` is sent when it
+    # is recorded.
+    delivered_event_id = models.PositiveIntegerField(default=0)
+    delivery = models.CharField(  # noqa: DJ001
+        _("delivery"), max_length=40, choices=Delivery, null=True, blank=True
+    )
 
     created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
@@ -70,7 +106,20 @@ class Generation(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="generation_user_recent")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="generation_user_recent"),
+            # The reaper's two questions: whose lease lapsed, whose delivery is pending.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="generation_unfinished_lease",
+            ),
+            models.Index(
+                fields=["finished_at"],
+                condition=models.Q(delivery__isnull=True, finished_at__isnull=False),
+                name="generation_delivery_pending",
+            ),
+        ]
         verbose_name = _("generation")
         verbose_name_plural = _("generations")
 

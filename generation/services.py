@@ -3,18 +3,28 @@ its event loop through sync_to_async; each is one short transaction."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from generation.models import Generation
+from generation.signals import generation_finished
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.services import template_render_prompt
 
+logger = logging.getLogger(__name__)
 Status = Generation.Status
+Delivery = Generation.Delivery
 
 
 def generation_create(
@@ -24,6 +34,7 @@ def generation_create(
     inputs: Mapping[str, Any],
     language: str | None = None,
     fields: list[TemplateField] | None = None,
+    continued_from: Generation | None = None,
 ) -> Generation:
     """Record a queued generation of `template` with validated `inputs` and start it
     once the row is committed."""
@@ -44,9 +55,49 @@ def generation_create(
         inputs=dict(inputs),
         system_prompt=rendered.system,
         prompt=rendered.prompt,
+        continued_from=continued_from,
+        lease_expires_at=_lease_end(),
     )
     transaction.on_commit(lambda: runner.submit(generation.pk))
     return generation
+
+
+def generation_continue(*, generation: Generation) -> Generation:
+    """Start a generation that picks up where `generation` stopped at the length limit.
+
+    It reuses the stored prompt rather than the template's current one, so the
+    continuation follows the answer it continues even if staff changed it since.
+    """
+    from generation.runner import runner
+
+    continuation = Generation.objects.create(
+        user=generation.user,
+        template=generation.template,
+        template_title=generation.template_title,
+        kind=generation.kind,
+        language=generation.language,
+        inputs=generation.inputs,
+        system_prompt=generation.system_prompt,
+        prompt=generation.prompt,
+        continued_from=generation,
+        lease_expires_at=_lease_end(),
+    )
+    transaction.on_commit(lambda: runner.submit(continuation.pk))
+    return continuation
+
+
+def answer_so_far(generation: Generation, *, limit: int = 20) -> str:
+    """The whole answer a continuation continues: every earlier part, in order."""
+    parts = []
+    current = generation.continued_from
+    while current is not None and len(parts) < limit:
+        parts.append(current.output)
+        current = current.continued_from
+    return "".join(reversed(parts))
+
+
+def _lease_end():
+    return timezone.now() + timedelta(seconds=settings.STUDIO_LEASE_SECONDS)
 
 
 def generation_start(*, generation_id: UUID, provider: str, model: str) -> Generation | None:
@@ -61,20 +112,56 @@ def generation_start(*, generation_id: UUID, provider: str, model: str) -> Gener
             return None
         generation.status = Status.RUNNING
         generation.started_at = timezone.now()
+        generation.lease_expires_at = _lease_end()
         generation.provider, generation.model = provider, model
-        generation.save(update_fields=["status", "started_at", "provider", "model"])
+        generation.save(
+            update_fields=["status", "started_at", "lease_expires_at", "provider", "model"]
+        )
     return generation
 
 
-def generation_record_first_token(*, generation_id: UUID, events_before_text: int) -> None:
-    Generation.objects.filter(pk=generation_id).update(
-        first_token_at=timezone.now(), events_before_text=events_before_text
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    generation_id: UUID
+    output: str
+    events_before_text: int
+    first_token_at: datetime | None
+
+
+def generation_checkpoint(*, checkpoints: list[Checkpoint]) -> None:
+    """Save the text so far of running generations, in one statement, so that a
+    crash loses at most one checkpoint interval."""
+    rows = [
+        Generation(
+            pk=checkpoint.generation_id,
+            output=checkpoint.output,
+            events_before_text=checkpoint.events_before_text,
+            first_token_at=checkpoint.first_token_at,
+        )
+        for checkpoint in checkpoints
+    ]
+    Generation.objects.filter(status=Status.RUNNING).bulk_update(
+        rows, ["output", "events_before_text", "first_token_at"]
     )
 
 
-def generation_checkpoint(*, generation_id: UUID, output: str) -> None:
-    """Save the text so far, so that a crash loses at most one checkpoint interval."""
-    Generation.objects.filter(pk=generation_id, status=Status.RUNNING).update(output=output)
+def generation_renew_leases(*, generation_ids: list[UUID]) -> list[UUID]:
+    """Extend the leases of the generations this process runs; return those that
+    were asked to stop since (a cancel that reached another process)."""
+    unfinished = Generation.objects.filter(pk__in=generation_ids, status__in=Generation.UNFINISHED)
+    unfinished.update(lease_expires_at=_lease_end())
+    return list(unfinished.filter(cancel_requested_at__isnull=False).values_list("pk", flat=True))
+
+
+def generation_cancel_requested(*, generation_ids: list[UUID]) -> list[UUID]:
+    """Which of these generations someone asked to stop."""
+    return list(
+        Generation.objects.filter(
+            pk__in=generation_ids,
+            status__in=Generation.UNFINISHED,
+            cancel_requested_at__isnull=False,
+        ).values_list("pk", flat=True)
+    )
 
 
 def generation_finish(
@@ -87,6 +174,8 @@ def generation_finish(
     output_tokens: int = 0,
     error_code: str = "",
     error_message: str = "",
+    events_before_text: int | None = None,
+    first_token_at: datetime | None = None,
 ) -> Generation:
     with transaction.atomic():
         generation = Generation.objects.select_for_update().get(pk=generation_id)
@@ -98,5 +187,111 @@ def generation_finish(
         generation.error_code = error_code
         generation.error_message = error_message
         generation.finished_at = timezone.now()
+        generation.lease_expires_at = None
+        if events_before_text is not None:
+            generation.events_before_text = events_before_text
+        if first_token_at is not None:
+            generation.first_token_at = first_token_at
         generation.save()
     return generation
+
+
+def generation_cancel(*, generation: Generation) -> None:
+    """Ask for a generation to stop. A queued one is cancelled at once; a running
+    one is stopped by the process that runs it, which keeps the text so far and
+    sends `done`. Cancelling a finished generation does nothing."""
+    from generation.runner import runner
+
+    now = timezone.now()
+    Generation.objects.filter(pk=generation.pk, status__in=Generation.UNFINISHED).update(
+        cancel_requested_at=now
+    )
+    stopped = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+        status=Status.CANCELLED, finish_reason="cancelled", finished_at=now, lease_expires_at=None
+    )
+    if not stopped:
+        runner.cancel(generation.pk)
+
+
+def generation_reap(*, now: datetime | None = None) -> list[UUID]:
+    """Fail the unfinished generations whose process died (their lease lapsed),
+    keeping the text saved up to their last checkpoint."""
+    now = now or timezone.now()
+    lapsed = list(
+        Generation.objects.filter(
+            status__in=Generation.UNFINISHED, lease_expires_at__lt=now
+        ).values_list("pk", flat=True)
+    )
+    reaped = []
+    for generation_id in lapsed:
+        with translation.override(_language_of(generation_id)):
+            message = gettext(
+                "The server running this generation stopped. "
+                "The text generated before that is kept."
+            )
+        updated = Generation.objects.filter(
+            pk=generation_id, status__in=Generation.UNFINISHED, lease_expires_at__lt=now
+        ).update(
+            status=Status.FAILED,
+            error_code="interrupted",
+            error_message=message,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        if updated:
+            reaped.append(generation_id)
+    return reaped
+
+
+def _language_of(generation_id: UUID) -> str:
+    return (
+        Generation.objects.filter(pk=generation_id).values_list("language", flat=True).first()
+        or "ja"
+    )
+
+
+def generation_record_reading(*, generation_id: UUID, event_id: int) -> None:
+    """Remember how far a reader that left got (the largest id any reader saw)."""
+    Generation.objects.filter(pk=generation_id).update(
+        delivered_event_id=Greatest(F("delivered_event_id"), event_id)
+    )
+
+
+def generation_settle_delivery(
+    *, generation_id: UUID, delivery: str | None = None
+) -> Generation | None:
+    """Record how the generation reached its person and send `generation_finished`.
+
+    Only the first call for a generation records anything (a conditional update,
+    so this holds across processes); without `delivery` the outcome follows from
+    how far readers got. Returns the generation if this call settled it.
+    """
+    generation = Generation.objects.filter(pk=generation_id).first()
+    if generation is None or not generation.is_finished or generation.delivery is not None:
+        return None
+    if delivery is None:
+        delivery = (
+            Delivery.WHILE_STREAMING if generation.delivered_event_id else Delivery.BEFORE_STREAMING
+        )
+    settled = Generation.objects.filter(pk=generation_id, delivery__isnull=True).update(
+        delivery=delivery
+    )
+    if not settled:
+        return None
+    generation.delivery = delivery
+    try:
+        generation_finished.send(sender=Generation, generation=generation, delivery=delivery)
+    except Exception:
+        logger.exception("a generation_finished receiver failed for %s", generation_id)
+    return generation
+
+
+def generation_settle_overdue(*, older_than: datetime) -> int:
+    """Settle the deliveries that nobody settled (their process died in between)."""
+    overdue = Generation.objects.filter(
+        delivery__isnull=True, finished_at__isnull=False, finished_at__lt=older_than
+    ).values_list("pk", flat=True)[:500]
+    return sum(
+        generation_settle_delivery(generation_id=generation_id) is not None
+        for generation_id in list(overdue)
+    )

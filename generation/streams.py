@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.html import escape
 
+from generation import services
 from generation.events import Event, EventName, follow_generation
 from generation.models import Generation
 from generation.sse import sse_comment, sse_event, sse_retry
@@ -35,13 +36,45 @@ async def _html(generation_id, event: Event, request: HttpRequest, language: str
     return ""
 
 
+async def client_events(generation_id, after: int) -> AsyncIterator[Event | None]:
+    """The generation's events for one client connection, noting how far it got:
+    a client that received `done` settles the delivery as a success; one that
+    leaves early records the last event it had (generation.signals)."""
+    from generation.runner import runner
+
+    runner.reader_joined(generation_id)
+    delivered = after
+    got_done = False
+    try:
+        async for event in follow_generation(generation_id, after):
+            yield event
+            if event is not None:
+                delivered = event.id
+                got_done = event.name is EventName.DONE
+    finally:
+        runner.reader_left(generation_id)
+        if got_done:
+            await _in_thread(services.generation_settle_delivery)(
+                generation_id=generation_id, delivery=services.Delivery.SUCCESS
+            )
+        elif delivered > after:
+            await _in_thread(services.generation_record_reading)(
+                generation_id=generation_id, event_id=delivered
+            )
+
+
+def _in_thread(func):
+    # Not asgiref's one shared thread: a slow write there would hold up every request.
+    return sync_to_async(func, thread_sensitive=False)
+
+
 async def page_event_stream(
     generation_id, after: int, request: HttpRequest
 ) -> AsyncIterator[bytes]:
     language = translation.get_language()
     # Daphne sends the headers only with the first body bytes: send some now.
     yield sse_retry(settings.STUDIO_SSE_RETRY_MS)
-    async for event in follow_generation(generation_id, after):
+    async for event in client_events(generation_id, after):
         if event is None:
             yield sse_comment("ping")
         else:

@@ -9,4 +9,6 @@ urlpatterns = [
     path("<uuid:pk>/", views.generation_detail, name="detail"),
     path("<uuid:pk>/stream/", views.generation_stream, name="stream"),
     path("<uuid:pk>/regenerate/", views.generation_regenerate, name="regenerate"),
+    path("<uuid:pk>/cancel/", views.generation_cancel_view, name="cancel"),
+    path("<uuid:pk>/continue/", views.generation_continue_view, name="continue"),
 ]

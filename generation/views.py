@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from generation.models import Generation
-from generation.services import generation_create
+from generation.services import generation_cancel, generation_continue, generation_create
 from generation.sse import event_stream_response, last_event_id
 from generation.streams import page_event_stream
 from templates_catalog.forms import (
@@ -64,6 +64,27 @@ def generation_regenerate(request: HttpRequest, pk) -> HttpResponse:
     template = get_object_or_404(templates_visible_to(request.user), pk=previous.template_id)
     fields = list(template.fields.all())
     return _start(request, template, form_data_from_inputs(previous.inputs, fields), fields)
+
+
+@require_POST
+@login_required
+def generation_cancel_view(request: HttpRequest, pk) -> HttpResponse:
+    """Stop: the page's stream then ends with the text so far and `done`."""
+    generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    generation_cancel(generation=generation)
+    if request.htmx:
+        return HttpResponse(status=204)
+    return redirect(generation)
+
+
+@require_POST
+@login_required
+def generation_continue_view(request: HttpRequest, pk) -> HttpResponse:
+    """Continue an answer that stopped at the length limit, as a new generation."""
+    previous = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    if previous.finish_reason != "length":
+        return redirect(previous)
+    return redirect(generation_continue(generation=previous))
 
 
 @require_GET

@@ -120,7 +120,12 @@ TEMPLATES = [
 ]
 
 _sqlite_default = f"sqlite:///{DATA_DIR / 'db.sqlite3'}"
-DATABASES = {"default": dj_database_url.config(default=_sqlite_default, conn_max_age=0)}
+# An empty DATABASE_URL means the default, as if it were unset.
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or _sqlite_default, conn_max_age=0
+    )
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the stream readers and the generation writer work side by side;
     # IMMEDIATE transactions avoid "database is locked" on upgrade from read to write.
@@ -129,6 +134,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # Tests on a file, not in memory: the runner's threads then share it the way
+    # they share the real one (an in-memory database locks whole tables).
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -247,6 +255,9 @@ STUDIO_COALESCE_MS = env_float("STUDIO_COALESCE_MS", 40.0)
 # a refresh does not kill it). By default it finishes and lands in history.
 STUDIO_CANCEL_ON_DISCONNECT = env_bool("STUDIO_CANCEL_ON_DISCONNECT", False)
 STUDIO_DISCONNECT_GRACE_SECONDS = env_float("STUDIO_DISCONNECT_GRACE_SECONDS", 10.0)
+# Seconds after a generation ends before its delivery is settled without a
+# reader having received `done` (generation.signals.generation_finished).
+STUDIO_DELIVERY_GRACE_SECONDS = env_float("STUDIO_DELIVERY_GRACE_SECONDS", 5.0)
 # A running generation's owner renews its lease; one not renewed for this long
 # belongs to a process that died, and is marked failed with its saved text.
 STUDIO_LEASE_SECONDS = env_float("STUDIO_LEASE_SECONDS", 30.0)

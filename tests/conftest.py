@@ -19,6 +19,11 @@ def _test_settings(settings, tmp_path):
     settings.SECURE_SSL_REDIRECT = False
     settings.STUDIO_DEMO_TOKENS_PER_SECOND = 0
     settings.STUDIO_CHECKPOINT_SECONDS = 0.05
+    # Every delta its own event, unless a test is about coalescing.
+    settings.STUDIO_COALESCE_MS = 0
+    settings.STUDIO_DELIVERY_GRACE_SECONDS = 0.2
+    # The runner's lease upkeep only where a test asks for it.
+    settings.STUDIO_LEASE_SECONDS = 3600
     settings.LANGUAGE_CODE = "en"
 
 

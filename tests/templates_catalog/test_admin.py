@@ -25,6 +25,7 @@ def template_post_data(category, *, body_en, fields, slug="new-template", **extr
         "category": category.pk,
         "kind": "text",
         "status": "published",
+        "tier": "standard",
         "order": 0,
         "tags": "",
         "description_ja": "",
