@@ -37,6 +37,9 @@ CANCEL_CHANNEL = "studio:cancel"
 # refreshed with every write, so an abandoned stream is gone within the hour.
 RUNNING_TTL_SECONDS = 3600
 _BATCH = 500
+# Connections for writes and catch-up reads. Callers wait for a free one rather
+# than fail: a burst of new readers must queue, not error.
+_POOL_SIZE = 20
 
 
 def stream_key(key: str) -> str:
@@ -83,7 +86,10 @@ class RedisEventBus:
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            self._client = redis.Redis.from_url(self.url)
+            pool = redis.BlockingConnectionPool.from_url(
+                self.url, max_connections=_POOL_SIZE, timeout=None
+            )
+            self._client = redis.Redis(connection_pool=pool)
         return self._client
 
     @property
