@@ -25,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 
+from generation.database import reader_db
+
 
 class EventName(StrEnum):
     QUEUED = "queued"
@@ -241,7 +243,7 @@ async def follow_generation(
         # abandoned: the database has the rest.
     idle = 0.0
     while True:
-        generation = await Generation.objects.aget(pk=generation_id)
+        generation = await reader_db(Generation.objects.get)(pk=generation_id)
         events = events_from_database(generation, after)
         if generation.is_finished and not events:
             # The reader saw text past the last checkpoint of a generation whose
@@ -263,9 +265,9 @@ async def follow_generation(
 async def _finished_in_database(generation_id) -> bool:
     from generation.models import Generation
 
-    status = (
-        await Generation.objects.filter(pk=generation_id).values_list("status", flat=True).afirst()
-    )
+    status = await reader_db(
+        Generation.objects.filter(pk=generation_id).values_list("status", flat=True).first
+    )()
     return status is None or status not in Generation.UNFINISHED
 
 

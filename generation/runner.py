@@ -20,20 +20,18 @@ import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import close_old_connections, connections
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from generation import services
+from generation.database import reader_db, runner_db
 from generation.events import Event, EventName, InProcessEventLog
 from generation.events import log as default_log
 from generation.models import Generation
@@ -55,30 +53,15 @@ _GENERIC_ERROR = gettext_lazy("Something went wrong while generating. Please try
 
 # The runner's database work happens on a thread of its own: never on asgiref's
 # shared thread (where a blocked caller would stall every generation), never
-# on the event loop.
-_database = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generation-db")
-
-
-def _fresh_connection_call(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    close_old_connections()  # drop a connection that broke or outlived CONN_MAX_AGE
-    return func(*args, **kwargs)
-
-
-def db(func: Callable[..., Any]) -> Callable[..., Any]:
-    """`func` as a coroutine function that runs on the runner's database thread."""
-
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            _database, lambda: _fresh_connection_call(func, *args, **kwargs)
-        )
-
-    return call
+# on the event loop; one thread keeps each generation's writes in order.
+db = runner_db
 
 
 def close_database_connections() -> None:
-    """Close the runner thread's connections (at shutdown, and between test databases)."""
-    _database.submit(connections.close_all).result()
+    """Close the runner's and the readers' connections (at shutdown, and between
+    test databases)."""
+    runner_db.close_connections()
+    reader_db.close_connections()
 
 
 def _text_request(generation: Generation) -> TextRequest:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -12,6 +11,7 @@ from django.utils import translation
 from django.utils.html import escape
 
 from generation import services
+from generation.database import reader_db
 from generation.events import Event, EventName, follow_generation
 from generation.models import Generation
 from generation.sse import sse_comment, sse_event, sse_retry
@@ -32,7 +32,7 @@ async def _html(generation_id, event: Event, request: HttpRequest, language: str
         case EventName.ERROR:
             return escape(event.data["message"])
         case EventName.DONE:
-            return await sync_to_async(_render_output)(generation_id, request, language)
+            return await reader_db(_render_output)(generation_id, request, language)
     return ""
 
 
@@ -54,18 +54,13 @@ async def client_events(generation_id, after: int) -> AsyncIterator[Event | None
     finally:
         runner.reader_left(generation_id)
         if got_done:
-            await _in_thread(services.generation_settle_delivery)(
+            await reader_db(services.generation_settle_delivery)(
                 generation_id=generation_id, delivery=services.Delivery.SUCCESS
             )
         elif delivered > after:
-            await _in_thread(services.generation_record_reading)(
+            await reader_db(services.generation_record_reading)(
                 generation_id=generation_id, event_id=delivered
             )
-
-
-def _in_thread(func):
-    # Not asgiref's one shared thread: a slow write there would hold up every request.
-    return sync_to_async(func, thread_sensitive=False)
 
 
 async def page_event_stream(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -10,6 +11,7 @@ from django.utils import translation
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
+from generation.database import release_request_connections
 from generation.models import Generation
 from generation.services import generation_cancel, generation_continue, generation_create
 from generation.sse import event_stream_response, last_event_id
@@ -105,6 +107,7 @@ def generation_detail(request: HttpRequest, pk) -> HttpResponse:
 async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     user = await request.auser()
     generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
+    await sync_to_async(release_request_connections)()
     return event_stream_response(page_event_stream(generation.pk, last_event_id(request), request))
 
 

@@ -6,7 +6,10 @@ from studio import views
 urlpatterns = [
     path("", include("templates_catalog.urls")),
     path("generations/", include("generation.urls")),
+    path("api/v1/", include("studio.api_urls")),
     path("accounts/signup/", views.signup, name="signup"),
+    path("accounts/tokens/", views.api_tokens, name="api_tokens"),
+    path("accounts/tokens/<int:pk>/revoke/", views.api_token_revoke_view, name="api_token_revoke"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),

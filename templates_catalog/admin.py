@@ -82,7 +82,10 @@ class TemplateAdmin(TranslationAdmin):
     prepopulated_fields = {"slug": ("title_en",)}
     readonly_fields = ("preview_link",)
     fieldsets = (
-        (None, {"fields": ("title", "slug", "category", ("kind", "status", "tier", "order"), "tags")}),
+        (
+            None,
+            {"fields": ("title", "slug", "category", ("kind", "status", "tier", "order"), "tags")},
+        ),
         (_("Description"), {"fields": ("description",)}),
         (_("Prompt"), {"fields": ("system_prompt", "prompt_body", "preview_link")}),
         (_("Sample inputs"), {"fields": ("sample_inputs",)}),

@@ -45,7 +45,9 @@ def finished_signals():
 
 
 def start(**kwargs) -> Generation:
-    generation = GenerationFactory(lease_expires_at=timezone.now() + timedelta(seconds=30), **kwargs)
+    generation = GenerationFactory(
+        lease_expires_at=timezone.now() + timedelta(seconds=30), **kwargs
+    )
     runner.submit(generation.pk)
     return generation
 
@@ -77,7 +79,8 @@ def test_stop_ends_a_running_generation_within_a_second_and_keeps_its_text(provi
     generation.refresh_from_db()
     assert generation.status == Status.CANCELLED
     assert generation.finish_reason == "cancelled"
-    assert generation.output and generation.output == text_so_far(generation.pk)
+    assert generation.output
+    assert generation.output == text_so_far(generation.pk)
     events = runner.log._streams[str(generation.pk)].events
     assert events[-1].name is EventName.DONE
     assert events[-1].data["status"] == "cancelled"
@@ -251,9 +254,7 @@ def test_nobody_reading_settles_disconnected_before_streaming(provider, finished
     assert finished_signals == [(generation.pk, "client_disconnected_before_streaming")]
 
 
-def test_a_reader_that_left_midway_settles_disconnected_while_streaming(
-    provider, finished_signals
-):
+def test_a_reader_that_left_midway_settles_disconnected_while_streaming(provider, finished_signals):
     generation = start()
     events = asyncio.run(read_all(generation.pk, stop_after=2))
     assert len(events) == 2

@@ -1,0 +1,438 @@
+"""Streaming benchmark: the studio against the same fake upstream called
+directly, and against a minimal FastAPI proxy (bench/fastapi_proxy.py).
+
+    .venv/bin/python -m bench.streaming [--streams 1000] [--tokens 100] [--rate 50] [--redis]
+
+(or `make bench`). Prints one JSON document:
+
+- `ttft`: time to first token through the whole studio (POST /api/v1/generations,
+  then its /events stream) and straight from the upstream, at 1 and at 100
+  concurrent streams; `added_ms` is the difference of the two.
+- `studio` and `fastapi`: `streams` concurrent streams of `tokens` tokens at
+  `rate` tokens/s through one studio process (daphne) and through the proxy
+  (uvicorn): completion time per stream, gaps between text events, the server
+  process's CPU seconds per stream and its memory growth per open stream.
+- `ratio`: studio completion p50/p99 over the proxy's.
+
+Everything runs on this machine: the upstream, the servers under test and the
+client each in a process of their own. The studio uses PostgreSQL when it is
+reachable (a throwaway database `studio_bench`), SQLite otherwise; with
+`--redis` it also publishes every event to Redis, as it does with several
+processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from bench.sse_client import StreamResult, read_events, request
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+POSTGRES = os.environ.get("STUDIO_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("STUDIO_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+
+SETUP = """
+from django.contrib.auth import get_user_model
+from studio.services import api_token_create
+from templates_catalog.models import Category, Template, TemplateField
+user, _ = get_user_model().objects.get_or_create(username="bench")
+category, _ = Category.objects.get_or_create(
+    slug="bench", defaults={"name_en": "Bench", "name_ja": "Bench"})
+template, _ = Template.objects.get_or_create(slug="bench", defaults=dict(
+    category=category, status="published", title_en="Bench", title_ja="Bench",
+    prompt_body_en="Write about {{ topic }}.",
+    prompt_body_ja="{{ topic }}について書いてください。"))
+TemplateField.objects.get_or_create(template=template, name="topic", defaults=dict(
+    type="short_text", required=True, label_en="Topic", label_ja="Topic"))
+print(api_token_create(user=user, name="bench")[1])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def reachable(url: str, port: int) -> bool:
+    host = url.split("@")[-1].split(":")[0].split("/")[0] if "@" in url else "127.0.0.1"
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # answering, if not with 200
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit(f"{url} did not come up:\n{log.read_text()[-3000:]}") from None
+            time.sleep(0.2)
+
+
+class Servers:
+    """The upstream, the studio and the proxy, each its own process."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.processes: list[subprocess.Popen] = []
+
+    def start(self, command: list[str], env: dict, name: str) -> subprocess.Popen:
+        log = self.work / f"{name}.log"
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
+        self.processes.append(process)
+        return process
+
+    def upstream(self, tokens: int, rate: float) -> int:
+        port = free_port()
+        command = [sys.executable, "-m", "tests.fakeservers.openai_server", "--port", str(port)]
+        command += ["--tokens", str(tokens), "--rate", str(rate)]
+        process = self.start(command, dict(os.environ), f"upstream-{port}")
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
+                return port
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise SystemExit("the fake upstream did not start")
+            time.sleep(0.1)
+
+    def studio_env(self, upstream_port: int) -> tuple[dict, str]:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))
+        }
+        env |= {
+            "DJANGO_SETTINGS_MODULE": "studio.settings",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_SSL_REDIRECT": "false",
+            "STUDIO_DATA_DIR": str(self.work),
+            "STUDIO_LLM_PROVIDER": "openai",
+            "OPENAI_BASE_URL": f"http://{HOST}:{upstream_port}/v1",
+            "OPENAI_API_KEY": "bench",
+            "STUDIO_OPENAI_MODEL": "bench-model",
+            "STUDIO_LOG_LEVEL": "WARNING",
+        }
+        database = "sqlite"
+        if reachable(POSTGRES, 5432):
+            import psycopg
+
+            with psycopg.connect(POSTGRES + "/postgres", autocommit=True) as connection:
+                connection.execute("DROP DATABASE IF EXISTS studio_bench WITH (FORCE)")
+                connection.execute("CREATE DATABASE studio_bench")
+            env["DATABASE_URL"] = POSTGRES + "/studio_bench"
+            database = "postgresql"
+        if self.args.redis:
+            env["REDIS_URL"] = REDIS
+        return env, database
+
+    def studio(self, env: dict) -> tuple[int, int, str]:
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        subprocess.run(
+            [*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
+        )
+        token = (
+            subprocess.run(
+                [*manage, "shell", "-c", SETUP],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        port = free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            HOST,
+            "-p",
+            str(port),
+            "studio.asgi:application",
+        ]
+        process = self.start(command, env, "studio")
+        wait_http(f"http://{HOST}:{port}/", process, self.work / "studio.log")
+        return port, process.pid, token
+
+    def proxy(self, upstream_port: int) -> tuple[int, int]:
+        port = free_port()
+        env = dict(os.environ) | {
+            "OPENAI_BASE_URL": f"http://{HOST}:{upstream_port}/v1",
+            "OPENAI_API_KEY": "bench",
+        }
+        command = [sys.executable, "-m", "uvicorn", "bench.fastapi_proxy:app"]
+        command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
+        process = self.start(command, env, "proxy")
+        wait_http(f"http://{HOST}:{port}/docs", process, self.work / "proxy.log")
+        return port, process.pid
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def percentiles(values: list[float], scale: float = 1000.0) -> dict[str, float]:
+    if not values:
+        return {"p50": None, "p99": None, "n": 0}
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return {
+        "p50": round(statistics.median(ordered) * scale, 2),
+        "p99": round(p99 * scale, 2),
+        "n": len(ordered),
+    }
+
+
+def openai_text(name: str, data: str) -> str:
+    if data == "[DONE]":
+        return ""
+    chunk = json.loads(data)
+    return "".join((choice["delta"].get("content") or "") for choice in chunk.get("choices", []))
+
+
+def studio_text(name: str, data: str) -> str:
+    return json.loads(data).get("text", "") if name == "delta" else ""
+
+
+def proxy_text(name: str, data: str) -> str:
+    return data if name == "message" else ""
+
+
+class Studio:
+    def __init__(self, port: int, token: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    async def stream(self, *, stop_at_first: bool = False) -> StreamResult:
+        result = StreamResult(started=time.perf_counter())
+        created = await request(
+            HOST,
+            self.port,
+            "POST",
+            "/api/v1/generations",
+            headers=self.headers,
+            json_body={"template": "bench", "inputs": {"topic": "streaming"}},
+        )
+        if created.status != 201:
+            result.error = f"create: HTTP {created.status} {created.body[:200]!r}"
+            return result
+        generation_id = json.loads(created.body)["id"]
+        path = f"/api/v1/generations/{generation_id}/events"
+        return await read_events(
+            HOST,
+            self.port,
+            path,
+            result,
+            headers=self.headers,
+            text_of=studio_text,
+            stop_at_first=stop_at_first,
+        )
+
+
+async def direct_stream(port: int, *, stop_at_first: bool = False) -> StreamResult:
+    result = StreamResult(started=time.perf_counter())
+    body = {
+        "model": "bench-model",
+        "messages": [{"role": "user", "content": "Write about streaming."}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    return await read_events(
+        HOST,
+        port,
+        "/v1/chat/completions",
+        result,
+        method="POST",
+        headers={"Authorization": "Bearer bench"},
+        json_body=body,
+        text_of=openai_text,
+        stop_at_first=stop_at_first,
+    )
+
+
+async def proxy_stream(port: int) -> StreamResult:
+    result = StreamResult(started=time.perf_counter())
+    return await read_events(HOST, port, "/generate?prompt=streaming", result, text_of=proxy_text)
+
+
+async def ttft(make_stream, concurrency: int, rounds: int) -> list[float]:
+    samples = []
+    for _ in range(rounds):
+        results = await asyncio.gather(*(make_stream() for _ in range(concurrency)))
+        samples += [r.first_delta - r.started for r in results if r.first_delta]
+        for failed in (r for r in results if r.error or not r.first_delta):
+            print("ttft: a stream failed:", failed.error or "no text", file=sys.stderr)
+        await asyncio.sleep(0.3)
+    return samples
+
+
+class ProcessWatch:
+    """CPU seconds and peak memory of a server process while a run lasts."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak_rss = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> ProcessWatch:
+        self.base_rss = self.process.memory_info().rss
+        times = self.process.cpu_times()
+        self.base_cpu = times.user + times.system
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        times = self.process.cpu_times()
+        self.cpu = times.user + times.system - self.base_cpu
+
+
+async def load(make_stream, streams: int, pid: int) -> dict:
+    with ProcessWatch(pid) as watch:
+        started = time.perf_counter()
+        results = await asyncio.gather(*(make_stream() for _ in range(streams)))
+        wall = time.perf_counter() - started
+    ok = [r for r in results if r.finished and not r.error]
+    gaps = [b - a for r in ok for a, b in zip(r.arrivals, r.arrivals[1:], strict=False)]
+    errors = sorted({r.error for r in results if r.error})
+    return {
+        "streams": streams,
+        "completed": len(ok),
+        "errors": errors[:5],
+        "wall_s": round(wall, 2),
+        "completion_ms": percentiles([r.finished - r.started for r in ok]),
+        "first_text_ms": percentiles([r.first_delta - r.started for r in ok if r.first_delta]),
+        "event_gap_ms": percentiles(gaps),
+        "text_events_per_stream": round(statistics.mean(len(r.arrivals) for r in ok), 1)
+        if ok
+        else 0,
+        "cpu_ms_per_stream": round(watch.cpu / streams * 1000, 2),
+        "rss_base_mb": round(watch.base_rss / 2**20, 1),
+        "rss_peak_mb": round(watch.peak_rss / 2**20, 1),
+        "rss_kb_per_open_stream": round((watch.peak_rss - watch.base_rss) / streams / 1024, 1),
+    }
+
+
+async def run(args: argparse.Namespace, servers: Servers) -> dict:
+    upstream = servers.upstream(args.tokens, args.rate)
+    env, database = servers.studio_env(upstream)
+    studio_port, studio_pid, token = servers.studio(env)
+    proxy_port, proxy_pid = servers.proxy(upstream)
+    studio = Studio(studio_port, token)
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "settings": {
+            "streams": args.streams,
+            "tokens": args.tokens,
+            "rate": args.rate,
+            "database": database,
+            "redis": bool(args.redis),
+        },
+    }
+
+    # Warm both servers up (imports, connections, first queries).
+    await asyncio.gather(*(studio.stream() for _ in range(5)))
+    await asyncio.gather(*(proxy_stream(proxy_port) for _ in range(5)))
+
+    report["ttft"] = {}
+    for concurrency, rounds in ((1, args.ttft_samples), (100, 2)):
+        app = await ttft(lambda: studio.stream(stop_at_first=True), concurrency, rounds)
+        direct = await ttft(
+            lambda: direct_stream(upstream, stop_at_first=True), concurrency, rounds
+        )
+        app_p, direct_p = percentiles(app), percentiles(direct)
+        report["ttft"][f"concurrency_{concurrency}"] = {
+            "studio_ms": app_p,
+            "direct_ms": direct_p,
+            "added_ms": {
+                "p50": round(app_p["p50"] - direct_p["p50"], 2),
+                "p99": round(app_p["p99"] - direct_p["p99"], 2),
+            },
+        }
+        await asyncio.sleep(args.tokens / args.rate + 1)  # let the runs finish
+
+    report["studio"] = await load(studio.stream, args.streams, studio_pid)
+    await asyncio.sleep(2)
+    report["fastapi"] = await load(lambda: proxy_stream(proxy_port), args.streams, proxy_pid)
+    report["ratio_studio_over_fastapi"] = {
+        key: round(
+            report["studio"]["completion_ms"][key] / report["fastapi"]["completion_ms"][key], 3
+        )
+        for key in ("p50", "p99")
+        if report["studio"]["completion_ms"][key] and report["fastapi"]["completion_ms"][key]
+    }
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--tokens", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=50.0, help="upstream tokens a second")
+    parser.add_argument("--ttft-samples", type=int, default=50)
+    parser.add_argument("--redis", action="store_true", help="also publish events to Redis")
+    parser.add_argument("--work-dir", help="where the servers' data and logs go (default: /tmp)")
+    args = parser.parse_args(argv)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    with tempfile.TemporaryDirectory(prefix="studio-bench-", dir=args.work_dir) as work:
+        servers = Servers(args, Path(work))
+        try:
+            report = asyncio.run(run(args, servers))
+        except BaseException:
+            for log in sorted(Path(work).glob("*.log")):
+                print(f"--- {log.name}\n{log.read_text()[-4000:]}", file=sys.stderr)
+            raise
+        finally:
+            servers.stop()
+    json.dump(report, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Threads that do the database work of streams and runs, off any event loop.
+
+Neither the runner nor a stream reader should hold a database connection per
+generation or per open stream: a thousand open streams would need a thousand
+connections. Instead each pool below has a few threads with one long-lived
+connection each, and every reader and run in the process shares them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import connections
+
+
+def _call_with_usable_connection(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    # Keep the connection across calls (reconnecting costs more than most of
+    # these queries), but drop one that broke.
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and connection.errors_occurred:
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+    return func(*args, **kwargs)
+
+
+class DatabaseThreads:
+    """A named pool of database threads; `pool(func)` is `func` as a coroutine
+    function that runs on one of them."""
+
+    def __init__(self, name: str, workers: int) -> None:
+        self.name = name
+        self.workers = workers
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._executor, lambda: _call_with_usable_connection(func, *args, **kwargs)
+            )
+
+        return call
+
+    def close_connections(self) -> None:
+        """Close every thread's connections (at shutdown, and between test databases)."""
+        for _ in range(self.workers):
+            self._executor.submit(connections.close_all).result()
+
+
+def release_request_connections() -> None:
+    """Close the connections of the current thread unless a transaction is open.
+
+    A streaming view calls this (on its request's thread) once its checks are
+    done, so that the connection is not held while the stream lasts."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
+
+
+# The runner's writes: one thread, so that a generation's writes stay in order.
+runner_db = DatabaseThreads("generation-db", 1)
+# Stream readers' queries (polling, delivery records, the final render).
+reader_db = DatabaseThreads("stream-db", 4)
