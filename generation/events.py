@@ -43,6 +43,10 @@ class Event:
     data: dict[str, Any]
 
 
+# The error code of a generation whose process died (services.generation_reap).
+INTERRUPTED = "interrupted"
+
+
 def next_event_id(previous_id: int, name: EventName, data: dict[str, Any]) -> int:
     return previous_id + (len(data["text"]) if name is EventName.DELTA else 1)
 
@@ -217,49 +221,66 @@ async def follow_generation(
     Live from this process's log where the generation runs here, from Redis
     where it runs in another process, and from the database otherwise (it
     finished a while ago, or there is no Redis: then the database is polled).
+    A reader that arrives before the run has published anything looks for the
+    live log again on every poll, so it joins it as soon as there is one.
     """
-    from generation.models import Generation
     from generation.runner import runner
 
     heartbeat = settings.STUDIO_SSE_HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     key = str(generation_id)
-    source = log if log.has(key) else None
-    if source is None and runner.bus is not None and await runner.bus.watch(key):
-        source = runner.bus.mirror
-    if source is not None:
-        async for event in source.follow(key, after, heartbeat=heartbeat):
-            if event is None:
-                # Quiet for a while: did the process running it die? Its
-                # generation is then failed in the database, with no `done` here.
-                if await _finished_in_database(generation_id):
-                    break
-                yield None
-                continue
-            after = event.id
-            yield event
-            if event.name is EventName.DONE:
-                return
-        # Closed without `done` (the run never started here), expired, or
-        # abandoned: the database has the rest.
+    bus = runner.bus
+    # With Redis, a live log usually appears within moments: look often.
+    live_poll = min(poll_interval, 0.1) if bus is not None else poll_interval
     idle = 0.0
+    since_database = poll_interval  # the first look includes the database
     while True:
-        generation = await reader_db(Generation.objects.get)(pk=generation_id)
-        events = events_from_database(generation, after)
-        if generation.is_finished and not events:
-            # The reader saw text past the last checkpoint of a generation whose
-            # process died: end the stream all the same.
-            events = _ending_after(generation, after)
-        for event in events:
-            after = event.id
-            idle = 0.0
-            yield event
-        if generation.is_finished:
-            return
-        await asyncio.sleep(poll_interval)
-        idle += poll_interval
+        source = log if log.has(key) else None
+        if source is None and bus is not None and await bus.watch(key):
+            source = bus.mirror
+        if source is not None:
+            async for event in source.follow(key, after, heartbeat=heartbeat):
+                if event is None:
+                    # Quiet for a while: did the process running it die? Its
+                    # generation is then failed in the database, with no `done` here.
+                    if await _finished_in_database(generation_id):
+                        break
+                    yield None
+                    continue
+                after = event.id
+                yield event
+                if event.name is EventName.DONE:
+                    return
+            # Closed without `done` (the run never started here), expired, or
+            # abandoned: the database has the rest.
+            since_database = poll_interval
+        if since_database >= poll_interval or bus is None:
+            since_database = 0.0
+            events, finished = await _database_events(generation_id, after)
+            for event in events:
+                after = event.id
+                idle = 0.0
+                yield event
+            if finished:
+                return
+        await asyncio.sleep(live_poll)
+        since_database += live_poll
+        idle += live_poll
         if idle >= heartbeat:
             idle = 0.0
             yield None
+
+
+async def _database_events(generation_id, after: int) -> tuple[list[Event], bool]:
+    from generation.models import Generation
+
+    generation = await reader_db(Generation.objects.get)(pk=generation_id)
+    events = events_from_database(generation, after)
+    text_end = generation.events_before_text + len(generation.output)
+    if generation.error_code == INTERRUPTED and after > text_end:
+        # The reader saw text past the last checkpoint of a generation whose
+        # process died, so the stored ids are behind it: end after what it has.
+        events = _ending_after(generation, after)
+    return events, generation.is_finished
 
 
 async def _finished_in_database(generation_id) -> bool:

@@ -17,6 +17,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
+from generation.events import INTERRUPTED
 from generation.models import Generation
 from generation.signals import generation_finished
 from templates_catalog.models import Template, TemplateField
@@ -233,7 +234,7 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
             pk=generation_id, status__in=Generation.UNFINISHED, lease_expires_at__lt=now
         ).update(
             status=Status.FAILED,
-            error_code="interrupted",
+            error_code=INTERRUPTED,
             error_message=message,
             finished_at=now,
             lease_expires_at=None,

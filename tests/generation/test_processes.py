@@ -1,0 +1,192 @@
+"""Several studio processes sharing PostgreSQL and Redis, with the real OpenAI
+provider talking to a fake upstream over loopback: what a production
+deployment behind a load balancer does when readers move, stop and die."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
+from tests.support.services import postgres_url, redis_url
+from tests.support.studio_process import (
+    StudioProcess,
+    drop_postgres_database,
+    fresh_postgres_database,
+    prepare,
+    studio_environment,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+TOKENS = default_tokens(60)
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    # 60 tokens at 20 a second: each answer streams for about three seconds.
+    with OpenAIFakeServer(Behaviour(tokens=TOKENS, token_interval=0.05)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def deployment(upstream, tmp_path_factory):
+    """Two web processes (and a spare to kill) on one database and one Redis."""
+    server_url = postgres_url()
+    redis_address = redis_url()
+    name = f"studio_processes_{os.getpid()}"
+    data_dir = tmp_path_factory.mktemp("processes")
+    env = studio_environment(
+        data_dir,
+        DATABASE_URL=fresh_postgres_database(server_url, name),
+        REDIS_URL=redis_address,
+        STUDIO_LLM_PROVIDER="openai",
+        OPENAI_BASE_URL=upstream.url + "/v1",
+        OPENAI_API_KEY="test-key",
+        STUDIO_OPENAI_MODEL="fake-model",
+        # A process that dies is noticed within a few seconds here (30 s by default).
+        STUDIO_LEASE_SECONDS="3",
+        STUDIO_CHECKPOINT_SECONDS="0.2",
+    )
+    token = prepare(env)
+    processes = {
+        name: StudioProcess(env, data_dir / f"{name}.log") for name in ("a", "b", "doomed")
+    }
+    yield processes, {"Authorization": f"Bearer {token}"}
+    for process in processes.values():
+        process.stop()
+    drop_postgres_database(server_url, name)
+    redis.Redis.from_url(redis_address).flushdb()
+
+
+def create(process: StudioProcess, headers: dict) -> str:
+    response = httpx.post(
+        f"{process.url}/api/v1/generations",
+        json={"template": "bench", "inputs": {"topic": "streams"}},
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def read_events(process, generation_id, headers, *, after=None, deltas=None, timeout=30):
+    """(id, name, data) of the events on `process`, to `done` or `deltas` text events."""
+    request_headers = dict(headers)
+    if after is not None:
+        request_headers["Last-Event-ID"] = str(after)
+    url = f"{process.url}/api/v1/generations/{generation_id}/events"
+    events = []
+    with httpx.stream("GET", url, headers=request_headers, timeout=timeout) as response:
+        assert response.status_code == 200
+        event_id, name, data = None, None, []
+        for line in response.iter_lines():
+            if line.startswith("id: "):
+                event_id = int(line[4:])
+            elif line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and name:
+                events.append((event_id, name, json.loads("\n".join(data))))
+                if name == "done":
+                    break
+                if deltas is not None and sum(e[1] == "delta" for e in events) >= deltas:
+                    break
+                event_id, name, data = None, None, []
+    return events
+
+
+def text_of(events) -> str:
+    return "".join(data["text"] for _, name, data in events if name == "delta")
+
+
+def detail(process, generation_id, headers) -> dict:
+    response = httpx.get(
+        f"{process.url}/api/v1/generations/{generation_id}", headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_a_reader_moved_to_another_process_mid_stream_loses_nothing(deployment):
+    (processes, headers) = deployment
+    a, b = processes["a"], processes["b"]
+    generation_id = create(a, headers)
+    first = read_events(a, generation_id, headers, deltas=3)
+    assert [name for _, name, _ in first] == ["delta"] * 3
+    # The connection drops; the browser reconnects, through the balancer, to the other process.
+    rest = read_events(b, generation_id, headers, after=first[-1][0])
+    assert rest[-1][1] == "done"
+    assert rest[-1][2]["status"] == "completed"
+    ids = [event_id for event_id, _, _ in first + rest]
+    assert ids == sorted(set(ids))  # in order, none twice
+    stored = detail(b, generation_id, headers)
+    assert text_of(first + rest) == stored["output"] == "".join(TOKENS)
+    # A second tab on either process, from the start, sees the same answer.
+    assert text_of(read_events(b, generation_id, headers)) == stored["output"]
+    assert text_of(read_events(a, generation_id, headers)) == stored["output"]
+
+
+def test_stop_sent_to_another_process_closes_the_upstream_within_a_second(deployment, upstream):
+    (processes, headers) = deployment
+    a, b = processes["a"], processes["b"]
+    generation_id = create(a, headers)
+    seen = read_events(b, generation_id, headers, deltas=2)
+    disconnects_before = len(upstream.disconnects)
+    asked = time.monotonic()
+    response = httpx.post(
+        f"{b.url}/api/v1/generations/{generation_id}/cancel", headers=headers, timeout=10
+    )
+    assert response.status_code == 202
+    while len(upstream.disconnects) == disconnects_before:
+        assert time.monotonic() - asked < 1, "the upstream request was still open after 1 s"
+        time.sleep(0.01)
+    rest = read_events(b, generation_id, headers, after=seen[-1][0])
+    assert rest[-1][1] == "done"
+    assert rest[-1][2]["status"] == "cancelled"
+    stored = detail(a, generation_id, headers)
+    assert stored["status"] == "cancelled"
+    assert stored["output"] == text_of(seen + rest)
+    assert 0 < len(stored["output"]) < len("".join(TOKENS))
+
+
+def test_a_killed_process_generation_fails_with_its_text_kept(deployment):
+    (processes, headers) = deployment
+    doomed, b = processes["doomed"], processes["b"]
+    generation_id = create(doomed, headers)
+    seen = read_events(b, generation_id, headers, deltas=10)
+    time.sleep(0.5)  # past a checkpoint
+    doomed.kill()
+    killed = time.monotonic()
+    # The reader on the surviving process is told, and the stream ends.
+    rest = read_events(b, generation_id, headers, after=seen[-1][0], timeout=60)
+    assert [name for _, name, _ in rest][-2:] == ["error", "done"]
+    assert time.monotonic() - killed < 60
+    stored = detail(b, generation_id, headers)
+    assert stored["status"] == "failed"
+    assert stored["error"]["code"] == "interrupted"
+    assert stored["output"]
+    assert text_of(seen + rest).startswith(stored["output"])
+
+
+def test_another_persons_stream_is_not_found_on_any_process(deployment):
+    (processes, headers) = deployment
+    generation_id = create(processes["a"], headers)
+    for process in (processes["a"], processes["b"]):
+        response = httpx.get(
+            f"{process.url}/api/v1/generations/{generation_id}/events",
+            headers={"Authorization": "Bearer ais_not-a-token"},
+            timeout=10,
+        )
+        assert response.status_code == 401
+        response = httpx.get(
+            f"{process.url}/api/v1/generations/{uuid.uuid4()}/events", headers=headers, timeout=10
+        )
+        assert response.status_code == 404

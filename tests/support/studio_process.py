@@ -1,0 +1,135 @@
+"""The studio as real server processes (daphne) on a database of their own,
+for tests and benchmarks that need more than one process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+# A user, one small template and an API token (printed last).
+SETUP_SCRIPT = """
+from django.contrib.auth import get_user_model
+from studio.services import api_token_create
+from templates_catalog.models import Category, Template, TemplateField
+user, _ = get_user_model().objects.get_or_create(username="bench")
+category, _ = Category.objects.get_or_create(
+    slug="bench", defaults={"name_en": "Bench", "name_ja": "Bench"})
+template, _ = Template.objects.get_or_create(slug="bench", defaults=dict(
+    category=category, status="published", title_en="Bench", title_ja="Bench",
+    prompt_body_en="Write about {{ topic }}.",
+    prompt_body_ja="{{ topic }}について書いてください。"))
+TemplateField.objects.get_or_create(template=template, name="topic", defaults=dict(
+    type="short_text", required=True, label_en="Topic", label_ja="Topic"))
+print(api_token_create(user=user, name="bench")[1])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def fresh_postgres_database(server_url: str, name: str) -> str:
+    """Create (or recreate) database `name`; returns its URL."""
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"{server_url}/{name}"
+
+
+def drop_postgres_database(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url + "/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def studio_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL"} and not key.startswith("STUDIO_")
+    }
+    env |= {
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SECURE_SSL_REDIRECT": "false",
+        "STUDIO_DATA_DIR": str(data_dir),
+        "STUDIO_LOG_LEVEL": "WARNING",
+    }
+    return env | overrides
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return result.stdout
+
+
+def prepare(env: dict[str, str]) -> str:
+    """Migrate, create the user and template; return an API token."""
+    manage(env, "migrate", "--noinput", "-v0")
+    return manage(env, "shell", "-c", SETUP_SCRIPT).strip().splitlines()[-1]
+
+
+class StudioProcess:
+    """One `daphne studio.asgi:application` process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(self.port)]
+            + ["studio.asgi:application"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/accounts/login/", timeout=2).close()
+                return
+            except urllib.error.HTTPError:
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    raise RuntimeError(f"the studio did not start:\n{log.read_text()}") from exc
+                time.sleep(0.2)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as when a machine dies."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
