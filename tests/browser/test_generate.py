@@ -1,5 +1,5 @@
-"""What only a browser shows: the answer growing on the page, history, refresh, and that
-no script from model output ever runs."""
+"""What only a browser shows: the answer growing on the page, history, refresh, Stop,
+and that no script from model output ever runs."""
 
 from __future__ import annotations
 
@@ -67,6 +67,23 @@ def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
     answer = page.text_content(ANSWER)
     assert answer.count("Use this as a starting point") == 1  # nothing doubled
     assert "Refresh Holdings" in answer
+    assert page.errors == []
+
+
+def test_stop_ends_the_answer_and_keeps_what_was_written(logged_in):
+    page = logged_in
+    start_generation(page, client_company="Stop Industries")
+    wait_until(page, f"document.querySelector('{STREAM_TEXT}')?.textContent.length > 20")
+    page.click("button.stop")
+    page.wait_for_selector("text=Stopped. The text written before that is kept.", timeout=5_000)
+    kept = page.text_content(ANSWER)
+    assert kept.strip()
+    assert page.locator("button.stop").count() == 0
+    time.sleep(1)  # nothing more arrives
+    assert page.text_content(ANSWER) == kept
+    assert page.text_content(".badge.status").strip() == "Cancelled"
+    page.goto("/generations/")
+    assert "Cancelled" in page.text_content("main")
     assert page.errors == []
 
 
