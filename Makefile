@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo test lint format messages browser clean
+.PHONY: install demo test bench lint format messages browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ demo: install
 
 test: install browser
 	@bash scripts/test.sh $(ARGS)
+
+bench: install
+	$(VENV)/bin/python -m bench.streaming $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .
