@@ -95,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    "studio.middleware.BusyDatabaseMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"

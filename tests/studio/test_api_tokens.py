@@ -167,3 +167,28 @@ def test_staff_see_tokens_in_the_admin_without_their_hash(client, user):
     token.refresh_from_db()
     assert token.revoked_at is not None
     assert token.revoked_at <= timezone.now()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [("/api/v1/templates", "application/json"), ("/t/any-template/", "text/html")],
+)
+def test_an_exhausted_connection_pool_is_a_503_to_retry_not_a_500(
+    client, user, monkeypatch, path, content_type
+):
+    from django.db import OperationalError
+    from psycopg_pool import PoolTimeout
+
+    from templates_catalog import api, views
+
+    def busy(*args, **kwargs):
+        raise OperationalError("couldn't get a connection after 30.00 sec") from PoolTimeout()
+
+    monkeypatch.setattr(api, "templates_visible_to", busy)
+    monkeypatch.setattr(views, "templates_visible_to", busy)
+    client.force_login(user)
+    response = client.get(path)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response["Content-Type"].startswith(content_type)
+    assert b"busy" in response.content
