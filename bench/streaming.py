@@ -36,62 +36,26 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 
 from bench.sse_client import StreamResult, read_events, request
+from tests.support.services import reachable
+from tests.support.studio_process import (
+    ROOT,
+    StudioProcess,
+    free_port,
+    fresh_postgres_database,
+    manage,
+    prepare,
+    studio_environment,
+    wait_until_answering,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 POSTGRES = os.environ.get("STUDIO_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("STUDIO_BENCH_REDIS", "redis://127.0.0.1:6379/14")
-
-SETUP = """
-from django.contrib.auth import get_user_model
-from studio.services import api_token_create
-from templates_catalog.models import Category, Template, TemplateField
-user, _ = get_user_model().objects.get_or_create(username="bench")
-category, _ = Category.objects.get_or_create(
-    slug="bench", defaults={"name_en": "Bench", "name_ja": "Bench"})
-template, _ = Template.objects.get_or_create(slug="bench", defaults=dict(
-    category=category, status="published", title_en="Bench", title_ja="Bench",
-    prompt_body_en="Write about {{ topic }}.",
-    prompt_body_ja="{{ topic }}について書いてください。"))
-TemplateField.objects.get_or_create(template=template, name="topic", defaults=dict(
-    type="short_text", required=True, label_en="Topic", label_ja="Topic"))
-print(api_token_create(user=user, name="bench")[1])
-"""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def reachable(url: str, port: int) -> bool:
-    host = url.split("@")[-1].split(":")[0].split("/")[0] if "@" in url else "127.0.0.1"
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def wait_http(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except urllib.error.HTTPError:
-            return  # answering, if not with 200
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise SystemExit(f"{url} did not come up:\n{log.read_text()[-3000:]}") from None
-            time.sleep(0.2)
 
 
 class Servers:
@@ -124,67 +88,30 @@ class Servers:
             time.sleep(0.1)
 
     def studio_env(self, upstream_port: int) -> tuple[dict, str]:
-        env = {
-            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))
-        }
-        env |= {
-            "DJANGO_SETTINGS_MODULE": "studio.settings",
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": "bench-" + "x" * 50,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "STUDIO_DATA_DIR": str(self.work),
-            "STUDIO_LLM_PROVIDER": "openai",
-            "OPENAI_BASE_URL": f"http://{HOST}:{upstream_port}/v1",
-            "OPENAI_API_KEY": "bench",
-            "STUDIO_OPENAI_MODEL": "bench-model",
-            "STUDIO_LOG_LEVEL": "WARNING",
-        }
+        env = studio_environment(
+            self.work,
+            DJANGO_DEBUG="false",
+            DJANGO_SECRET_KEY="bench-" + "x" * 50,
+            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            STUDIO_LLM_PROVIDER="openai",
+            OPENAI_BASE_URL=f"http://{HOST}:{upstream_port}/v1",
+            OPENAI_API_KEY="bench",
+            STUDIO_OPENAI_MODEL="bench-model",
+        )
         database = "sqlite"
         if reachable(POSTGRES, 5432):
-            import psycopg
-
-            with psycopg.connect(POSTGRES + "/postgres", autocommit=True) as connection:
-                connection.execute("DROP DATABASE IF EXISTS studio_bench WITH (FORCE)")
-                connection.execute("CREATE DATABASE studio_bench")
-            env["DATABASE_URL"] = POSTGRES + "/studio_bench"
+            env["DATABASE_URL"] = fresh_postgres_database(POSTGRES, "studio_bench")
             database = "postgresql"
         if self.args.redis:
             env["REDIS_URL"] = REDIS
         return env, database
 
     def studio(self, env: dict) -> tuple[int, int, str]:
-        manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-        subprocess.run(
-            [*manage, "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True
-        )
-        token = (
-            subprocess.run(
-                [*manage, "shell", "-c", SETUP],
-                cwd=ROOT,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        port = free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            HOST,
-            "-p",
-            str(port),
-            "studio.asgi:application",
-        ]
-        process = self.start(command, env, "studio")
-        wait_http(f"http://{HOST}:{port}/", process, self.work / "studio.log")
-        return port, process.pid, token
+        token = prepare(env)
+        manage(env, "collectstatic", "--noinput", "-v0")
+        studio = StudioProcess(env, self.work / "studio.log")
+        self.processes.append(studio.process)
+        return studio.port, studio.pid, token
 
     def proxy(self, upstream_port: int) -> tuple[int, int]:
         port = free_port()
@@ -195,7 +122,7 @@ class Servers:
         command = [sys.executable, "-m", "uvicorn", "bench.fastapi_proxy:app"]
         command += ["--host", HOST, "--port", str(port), "--log-level", "warning"]
         process = self.start(command, env, "proxy")
-        wait_http(f"http://{HOST}:{port}/docs", process, self.work / "proxy.log")
+        wait_until_answering(f"http://{HOST}:{port}/docs", process, self.work / "proxy.log")
         return port, process.pid
 
     def stop(self) -> None:

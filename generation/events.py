@@ -141,7 +141,6 @@ class InProcessEventLog:
         """
         loop = asyncio.get_running_loop()
         while True:
-            wake = asyncio.Event()
             with self._lock:
                 stream = self._streams.get(key)
                 if stream is None:
@@ -151,6 +150,7 @@ class InProcessEventLog:
                 pending = stream.events[start:]
                 closed = stream.closed_at is not None
                 if not pending and not closed:
+                    wake = asyncio.Event()
                     stream.waiters.add((loop, wake))
             for event in pending:
                 yield resume_within(event, after)

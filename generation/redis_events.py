@@ -54,13 +54,12 @@ def _encode(event: Event) -> dict[str, str]:
     return {"e": event.name.value, "d": json.dumps(event.data, ensure_ascii=False)}
 
 
-def _decode(entry_id: bytes | str, fields: dict) -> Event:
-    entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-    fields = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in fields.items()
-    }
+def _decode(entry_id: str, fields: dict[str, str]) -> Event:
     return Event(int(entry_id.split("-", 1)[1]), EventName(fields["e"]), json.loads(fields["d"]))
+
+
+def _connect(url: str, **kwargs) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
 
 
 class RedisEventBus:
@@ -87,7 +86,7 @@ class RedisEventBus:
     def client(self) -> redis.Redis:
         if self._client is None:
             pool = redis.BlockingConnectionPool.from_url(
-                self.url, max_connections=_POOL_SIZE, timeout=None
+                self.url, max_connections=_POOL_SIZE, timeout=None, decode_responses=True
             )
             self._client = redis.Redis(connection_pool=pool)
         return self._client
@@ -171,17 +170,15 @@ class RedisEventBus:
 
     async def _read(self) -> None:
         """One blocking XREAD for every mirrored stream, copied into the mirror."""
-        connection = redis.Redis.from_url(self.url)
+        connection = _connect(self.url)
         try:
             while True:
                 streams = {self._wake_key: self._wake_id}
                 streams.update({stream_key(k): f"0-{last}" for k, last in self._watched.items()})
                 response = await connection.xread(streams, block=5000, count=_BATCH)
                 for name, entries in response or []:
-                    name = name.decode() if isinstance(name, bytes) else name
                     if name == self._wake_key:
-                        last = entries[-1][0]
-                        self._wake_id = last.decode() if isinstance(last, bytes) else last
+                        self._wake_id = entries[-1][0]
                         continue
                     self._mirror(name.removeprefix("studio:events:"), entries)
         finally:
@@ -204,13 +201,12 @@ class RedisEventBus:
         asyncio.ensure_future(self.client.publish(CANCEL_CHANNEL, key))
 
     async def _listen(self) -> None:
-        pubsub = redis.Redis.from_url(self.url).pubsub(ignore_subscribe_messages=True)
+        pubsub = _connect(self.url).pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(CANCEL_CHANNEL)
             async for message in pubsub.listen():
-                data = message.get("data")
-                if isinstance(data, bytes):
-                    self.on_cancel(data.decode())
+                if isinstance(message.get("data"), str):
+                    self.on_cancel(message["data"])
         finally:
             await pubsub.aclose()
 

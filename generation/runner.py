@@ -1,9 +1,10 @@
 """Runs text generations apart from any HTTP connection.
 
 Each process has one runner with its own event loop on a background thread.
-A generation started there keeps going when its page is closed or refreshed;
-readers follow it through the event log (generation.events), in this process
-or, through Redis (generation.redis_events), in any other.
+A generation started there (generation.runs) keeps going when its page is
+closed or refreshed; readers follow it through the event log
+(generation.events), in this process or, through Redis
+(generation.redis_events), in any other.
 
 Besides the generations, the runner's loop keeps their rows honest: it saves
 the text of every running generation once a second in one statement, renews
@@ -20,40 +21,22 @@ import contextvars
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.utils import timezone, translation
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils import timezone
 
 from generation import services
 from generation.database import reader_db, runner_db
-from generation.events import Event, EventName, InProcessEventLog
+from generation.events import InProcessEventLog
 from generation.events import log as default_log
 from generation.models import Generation
-from generation.payloads import done_payload, error_payload
-from generation.providers import get_text_provider
-from generation.providers.base import (
-    ProviderError,
-    TextProvider,
-    TextRequest,
-    TextResult,
-    estimate_tokens,
-)
-from templates_catalog.forms import labelled_values
+from generation.providers.base import TextProvider
+from generation.runs import Publisher, RunState, run_generation
 
 logger = logging.getLogger(__name__)
-Status = Generation.Status
-_GENERIC_ERROR = gettext_lazy("Something went wrong while generating. Please try again.")
-
-
-# The runner's database work happens on a thread of its own: never on asgiref's
-# shared thread (where a blocked caller would stall every generation), never
-# on the event loop; one thread keeps each generation's writes in order.
 db = runner_db
 
 
@@ -62,204 +45,6 @@ def close_database_connections() -> None:
     test databases)."""
     runner_db.close_connections()
     reader_db.close_connections()
-
-
-def _text_request(generation: Generation) -> TextRequest:
-    fields = list(generation.template.fields.all()) if generation.template else []
-    return TextRequest(
-        system=generation.system_prompt,
-        prompt=generation.prompt,
-        language=generation.language,
-        template_title=generation.template_title,
-        inputs=labelled_values(generation.inputs, fields, generation.language),
-        tier=generation.template.tier if generation.template else "standard",
-        continue_from=services.answer_so_far(generation),
-    )
-
-
-@dataclass
-class RunState:
-    """What a running generation has sent so far, for checkpoints."""
-
-    generation_id: UUID
-    emitted: list[str] = field(default_factory=list)
-    events_before_text: int = 0
-    first_token_at: datetime | None = None
-    saved_parts: int = 0  # how many of `emitted` the last checkpoint held
-
-    @property
-    def dirty(self) -> bool:
-        return len(self.emitted) != self.saved_parts
-
-    def checkpoint(self) -> services.Checkpoint:
-        self.saved_parts = len(self.emitted)
-        return services.Checkpoint(
-            generation_id=self.generation_id,
-            output="".join(self.emitted),
-            events_before_text=self.events_before_text,
-            first_token_at=self.first_token_at,
-        )
-
-
-class Publisher:
-    """Where a run's events go: this process's log, and other processes through Redis."""
-
-    def __init__(self, log: InProcessEventLog, bus: Any = None) -> None:
-        self.log = log
-        self.bus = bus
-
-    def open(self, key: str) -> None:
-        self.log.open(key)
-
-    def append(self, key: str, name: EventName, data: dict[str, Any]) -> Event:
-        event = self.log.append(key, name, data)
-        if self.bus is not None:
-            self.bus.publish(key, event)
-        return event
-
-    def last_id(self, key: str) -> int:
-        return self.log.last_id(key)
-
-    def close(self, key: str) -> None:
-        self.log.close(key)
-
-
-async def run_generation(
-    generation_id: UUID,
-    *,
-    log: InProcessEventLog | Publisher,
-    provider: TextProvider | None = None,
-    state: RunState | None = None,
-) -> str | None:
-    """Stream one queued generation from its provider into the event log and the
-    database. Returns the delivery outcome when the run itself decides it (an
-    unexpected error), None otherwise."""
-    publisher = log if isinstance(log, Publisher) else Publisher(log)
-    key = str(generation_id)
-    provider = provider or get_text_provider()
-    state = state or RunState(generation_id)
-    publisher.open(key)
-    try:
-        try:
-            generation = await db(services.generation_start)(
-                generation_id=generation_id, provider=provider.name, model=provider.model
-            )
-            if generation is None:
-                return None
-            request = await db(_text_request)(generation)
-            model = provider.model_for(request.tier)
-            if model != provider.model:
-                await db(Generation.objects.filter(pk=generation_id).update)(model=model)
-        except Exception:
-            # Never leave a generation queued or running with nobody working on it.
-            logger.exception("generation %s could not be started", generation_id)
-            await db(services.generation_finish)(
-                generation_id=generation_id,
-                status=Status.FAILED,
-                output="",
-                error_code="unknown_error",
-                error_message=str(_GENERIC_ERROR),
-            )
-            return Generation.Delivery.UNKNOWN_ERROR
-        # Messages the run stores (errors) are read by the person who started it.
-        with translation.override(request.language):
-            return await _stream_into(key, request, publisher, provider, state)
-    finally:
-        publisher.close(key)
-
-
-async def _stream_into(
-    key: str,
-    request: TextRequest,
-    publisher: Publisher,
-    provider: TextProvider,
-    state: RunState,
-) -> str | None:
-    loop = asyncio.get_running_loop()
-    window = settings.STUDIO_COALESCE_MS / 1000
-    pending: list[str] = []
-    last_sent = -window
-    flush_timer: asyncio.TimerHandle | None = None
-    result: TextResult | None = None
-
-    def flush() -> None:
-        """Send the text that waited for the coalescing window as one delta."""
-        nonlocal flush_timer, last_sent
-        if flush_timer is not None:
-            flush_timer.cancel()
-            flush_timer = None
-        if not pending:
-            return
-        text = "".join(pending)
-        pending.clear()
-        if not state.emitted:
-            state.events_before_text = publisher.last_id(key)
-            state.first_token_at = timezone.now()
-        state.emitted.append(text)
-        publisher.append(key, EventName.DELTA, {"text": text})
-        last_sent = loop.time()
-
-    async def finish(status: str, **fields) -> None:
-        flush()
-        output = "".join(state.emitted)
-        fields.setdefault("output_tokens", estimate_tokens(output))
-        fields.setdefault("input_tokens", estimate_tokens(request.system + request.prompt))
-        generation = await db(services.generation_finish)(
-            generation_id=state.generation_id,
-            status=status,
-            output=output,
-            events_before_text=state.events_before_text,
-            first_token_at=state.first_token_at,
-            **fields,
-        )
-        if generation.error_code:
-            publisher.append(key, EventName.ERROR, error_payload(generation))
-        publisher.append(key, EventName.DONE, done_payload(generation))
-
-    try:
-        async for item in provider.stream(request):
-            if isinstance(item, TextResult):
-                result = item
-                continue
-            # PostgreSQL text cannot hold NUL; nothing else is changed.
-            text = item.text.replace("\x00", "")
-            if not text:
-                continue
-            pending.append(text)
-            # A token after a quiet spell goes out at once; tokens in a burst
-            # wait for the rest of the window and go out together.
-            if loop.time() - last_sent >= window:
-                flush()
-            elif flush_timer is None:
-                flush_timer = loop.call_at(last_sent + window, flush)
-    except asyncio.CancelledError:
-        await finish(Status.CANCELLED, finish_reason="cancelled")
-        raise
-    except ProviderError as exc:
-        await finish(Status.FAILED, error_code=exc.code, error_message=exc.message)
-    except Exception:
-        logger.exception("generation %s failed", state.generation_id)
-        await finish(
-            Status.FAILED,
-            error_code="unknown_error",
-            error_message=str(_GENERIC_ERROR),
-        )
-        return Generation.Delivery.UNKNOWN_ERROR
-    else:
-        if result is None:
-            await finish(
-                Status.FAILED,
-                error_code="incomplete_stream",
-                error_message=_("The model stopped without finishing its answer."),
-            )
-        else:
-            await finish(
-                Status.COMPLETED,
-                finish_reason=result.finish_reason,
-                input_tokens=result.input_tokens,
-                output_tokens=result.output_tokens,
-            )
-    return None
 
 
 class GenerationRunner:

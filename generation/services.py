@@ -39,15 +39,13 @@ def generation_create(
 ) -> Generation:
     """Record a queued generation of `template` with validated `inputs` and start it
     once the row is committed."""
-    from generation.runner import runner
-
     language = language or translation.get_language() or "ja"
     rendered = template_render_prompt(
         template=template, inputs=inputs, language=language, fields=fields
     )
     with translation.override(language):
         title = template.title
-    generation = Generation.objects.create(
+    return _queue(
         user=user,
         template=template,
         template_title=title,
@@ -57,10 +55,7 @@ def generation_create(
         system_prompt=rendered.system,
         prompt=rendered.prompt,
         continued_from=continued_from,
-        lease_expires_at=_lease_end(),
     )
-    transaction.on_commit(lambda: runner.submit(generation.pk))
-    return generation
 
 
 def generation_continue(*, generation: Generation) -> Generation:
@@ -69,9 +64,7 @@ def generation_continue(*, generation: Generation) -> Generation:
     It reuses the stored prompt rather than the template's current one, so the
     continuation follows the answer it continues even if staff changed it since.
     """
-    from generation.runner import runner
-
-    continuation = Generation.objects.create(
+    return _queue(
         user=generation.user,
         template=generation.template,
         template_title=generation.template_title,
@@ -81,10 +74,17 @@ def generation_continue(*, generation: Generation) -> Generation:
         system_prompt=generation.system_prompt,
         prompt=generation.prompt,
         continued_from=generation,
-        lease_expires_at=_lease_end(),
     )
-    transaction.on_commit(lambda: runner.submit(continuation.pk))
-    return continuation
+
+
+def _queue(**fields: Any) -> Generation:
+    """Record a queued generation, leased to this process, and hand it to the
+    runner once the row is committed."""
+    from generation.runner import runner
+
+    generation = Generation.objects.create(lease_expires_at=_lease_end(), **fields)
+    transaction.on_commit(lambda: runner.submit(generation.pk))
+    return generation
 
 
 def answer_so_far(generation: Generation, *, limit: int = 20) -> str:
@@ -146,12 +146,11 @@ def generation_checkpoint(*, checkpoints: list[Checkpoint]) -> None:
     )
 
 
-def generation_renew_leases(*, generation_ids: list[UUID]) -> list[UUID]:
-    """Extend the leases of the generations this process runs; return those that
-    were asked to stop since (a cancel that reached another process)."""
-    unfinished = Generation.objects.filter(pk__in=generation_ids, status__in=Generation.UNFINISHED)
-    unfinished.update(lease_expires_at=_lease_end())
-    return list(unfinished.filter(cancel_requested_at__isnull=False).values_list("pk", flat=True))
+def generation_renew_leases(*, generation_ids: list[UUID]) -> None:
+    """Extend the leases of the generations this process holds."""
+    Generation.objects.filter(pk__in=generation_ids, status__in=Generation.UNFINISHED).update(
+        lease_expires_at=_lease_end()
+    )
 
 
 def generation_cancel_requested(*, generation_ids: list[UUID]) -> list[UUID]:
@@ -218,14 +217,12 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
     """Fail the unfinished generations whose process died (their lease lapsed),
     keeping the text saved up to their last checkpoint."""
     now = now or timezone.now()
-    lapsed = list(
-        Generation.objects.filter(
-            status__in=Generation.UNFINISHED, lease_expires_at__lt=now
-        ).values_list("pk", flat=True)
-    )
+    lapsed = Generation.objects.filter(
+        status__in=Generation.UNFINISHED, lease_expires_at__lt=now
+    ).values_list("pk", "language")
     reaped = []
-    for generation_id in lapsed:
-        with translation.override(_language_of(generation_id)):
+    for generation_id, language in list(lapsed):
+        with translation.override(language):
             message = gettext(
                 "The server running this generation stopped. "
                 "The text generated before that is kept."
@@ -242,13 +239,6 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
         if updated:
             reaped.append(generation_id)
     return reaped
-
-
-def _language_of(generation_id: UUID) -> str:
-    return (
-        Generation.objects.filter(pk=generation_id).values_list("language", flat=True).first()
-        or "ja"
-    )
 
 
 def generation_record_reading(*, generation_id: UUID, event_id: int) -> None:

@@ -3,71 +3,25 @@ and a real Chromium driven by Playwright."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.services import IN_CI
+from tests.support.studio_process import StudioProcess, manage, studio_environment
+
 CHROMIUM = "/usr/bin/chromium"
-IN_CI = os.environ.get("CI") == "true"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
 def studio_server(tmp_path_factory) -> str:
     data_dir = tmp_path_factory.mktemp("studio")
-    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL"}} | {
-        "STUDIO_DATA_DIR": str(data_dir),
-        "DJANGO_DEBUG": "true",
-        "STUDIO_DEMO_TOKENS_PER_SECOND": "60",
-        "DJANGO_SETTINGS_MODULE": "studio.settings",
-    }
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-    subprocess.run([*manage, "load_demo", "-v0"], cwd=ROOT, env=env, check=True)
-    port = _free_port()
-    log = (data_dir / "daphne.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "studio.asgi:application",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"the studio did not start: {(data_dir / 'daphne.log').read_text()}")
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    env = studio_environment(data_dir, STUDIO_DEMO_TOKENS_PER_SECOND="60")
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "load_demo", "-v0")
+    server = StudioProcess(env, data_dir / "daphne.log")
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(scope="package")

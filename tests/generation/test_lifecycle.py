@@ -14,7 +14,8 @@ from django.utils import timezone
 from generation import services
 from generation.events import EventName, InProcessEventLog, follow_generation
 from generation.models import Generation
-from generation.runner import run_generation, runner
+from generation.runner import runner
+from generation.runs import run_generation
 from generation.signals import generation_finished
 from generation.streams import client_events
 from tests.factories import GenerationFactory, UserFactory

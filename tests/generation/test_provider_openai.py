@@ -21,7 +21,7 @@ from generation.providers.base import (
 )
 from generation.providers.failures import retry_after
 from generation.providers.openai import OpenAIChatProvider
-from generation.runner import run_generation
+from generation.runs import run_generation
 from tests.factories import GenerationFactory
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
 from tests.support.provider_streams import REQUEST, collect, collect_until_error, wait_for

@@ -13,7 +13,7 @@ from generation.events import InProcessEventLog
 from generation.models import Generation
 from generation.providers.base import TextRequest, TextResult
 from generation.providers.vertex import VertexGeminiProvider, normalise_finish_reason
-from generation.runner import run_generation
+from generation.runs import run_generation
 from tests.factories import GenerationFactory
 from tests.fakeservers.credentials import FakeCredentials
 from tests.fakeservers.openai_server import default_tokens

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from generation.events import EventName, InProcessEventLog
 from generation.models import Generation
-from generation.runner import run_generation
+from generation.runs import run_generation
 from tests.factories import GenerationFactory
 from tests.fakes import ScriptedProvider
 
@@ -106,7 +106,7 @@ async def test_a_generation_that_cannot_even_start_is_failed_not_left_queued(mon
 async def test_error_messages_are_stored_in_the_language_of_the_person_who_ran_it():
     from django.utils import translation
 
-    from generation.runner import _GENERIC_ERROR
+    from generation.runs import _GENERIC_ERROR
 
     generation, _events = await run(
         ScriptedProvider(["a"], fail_after=1, error=KeyError("boom")), language="ja"

@@ -17,7 +17,7 @@ TEST_REDIS_URL = os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379
 TEST_POSTGRES_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
 
-def _reachable(url: str, default_port: int) -> bool:
+def reachable(url: str, default_port: int) -> bool:
     parsed = urlparse(url)
     try:
         with socket.create_connection((parsed.hostname, parsed.port or default_port), timeout=1):
@@ -27,7 +27,7 @@ def _reachable(url: str, default_port: int) -> bool:
 
 
 def require(url: str, default_port: int, what: str) -> str:
-    if not _reachable(url, default_port):
+    if not reachable(url, default_port):
         message = f"{what} is not reachable at {url}"
         if IN_CI:
             pytest.fail(f"{message} (required in CI)")

@@ -89,6 +89,21 @@ def prepare(env: dict[str, str]) -> str:
     return manage(env, "shell", "-c", SETUP_SCRIPT).strip().splitlines()[-1]
 
 
+def wait_until_answering(url: str, process: subprocess.Popen, log: Path) -> None:
+    """Wait for a server process to answer HTTP at `url` (any status will do)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}") from exc
+            time.sleep(0.2)
+
+
 class StudioProcess:
     """One `daphne studio.asgi:application` process."""
 
@@ -104,18 +119,11 @@ class StudioProcess:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.url + "/accounts/login/", timeout=2).close()
-                return
-            except urllib.error.HTTPError:
-                return
-            except OSError as exc:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.stop()
-                    raise RuntimeError(f"the studio did not start:\n{log.read_text()}") from exc
-                time.sleep(0.2)
+        try:
+            wait_until_answering(self.url + "/accounts/login/", self.process, log)
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def pid(self) -> int:
