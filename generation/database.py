@@ -9,6 +9,7 @@ connection each, and every reader and run in the process shares them.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -48,8 +49,16 @@ class DatabaseThreads:
 
     def close_connections(self) -> None:
         """Close every thread's connections (at shutdown, and between test databases)."""
-        for _ in range(self.workers):
-            self._executor.submit(connections.close_all).result()
+        # One task per thread: the barrier holds each until all are running,
+        # so no thread can take two and leave another's connection open.
+        barrier = threading.Barrier(self.workers)
+
+        def close() -> None:
+            barrier.wait(timeout=10)
+            connections.close_all()
+
+        for future in [self._executor.submit(close) for _ in range(self.workers)]:
+            future.result()
 
 
 def release_request_connections() -> None:

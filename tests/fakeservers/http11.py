@@ -20,6 +20,7 @@ import resource
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
@@ -76,9 +77,14 @@ class Exchange:
     """One request and the response being written to it."""
 
     def __init__(
-        self, request: RecordedRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        request: RecordedRequest,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        on_finished: Callable[[], None] = lambda: None,
     ) -> None:
         self.request = request
+        self._on_finished = on_finished
         self._writer = writer
         # The client sends nothing after its request, so the end of its side of
         # the connection (or a reset) means it has gone away.
@@ -100,8 +106,8 @@ class Exchange:
         body = json.dumps(payload).encode()
         head = {"Content-Type": "application/json; charset=UTF-8", **(headers or {})}
         head["Content-Length"] = str(len(body))
+        self._finish()
         await self._write(self._head(status, head) + body)
-        self.finished = True
 
     async def start_stream(self, headers: dict[str, str] | None = None) -> None:
         head = {
@@ -118,8 +124,14 @@ class Exchange:
         await self._write(b"%x\r\n%s\r\n" % (len(payload), payload))
 
     async def end_stream(self) -> None:
+        self._finish()
         await self._write(b"0\r\n\r\n")
+
+    def _finish(self) -> None:
+        # Counted before the last bytes go out: a client that has read the
+        # whole answer must find it counted, whichever side runs first.
         self.finished = True
+        self._on_finished()
 
     async def die(self) -> None:
         """Close the connection in the middle of the response, as a crashed upstream does."""
@@ -245,6 +257,9 @@ class FakeHTTPServer(Generic[BehaviourT]):
 
     # --- One connection ------------------------------------------------------
 
+    def _count_completed(self) -> None:
+        self.completed += 1
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -255,16 +270,13 @@ class FakeHTTPServer(Generic[BehaviourT]):
             if request is None:
                 return
             behaviour = self._script.popleft() if self._script else self.default
-            exchange = Exchange(request, reader, writer)
+            exchange = Exchange(request, reader, writer, self._count_completed)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
                 await self.respond(exchange, behaviour)
             except ClientGone:
                 self.disconnects.append(Disconnect(request.index, time.monotonic()))
-            else:
-                if exchange.finished:
-                    self.completed += 1
             finally:
                 self.in_flight -= 1
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
