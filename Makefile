@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo test bench lint format messages browser clean
+.PHONY: install demo test bench bench-images lint format messages browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test: install browser
 
 bench: install
 	$(VENV)/bin/python -m bench.streaming $(ARGS)
+
+bench-images: install
+	$(VENV)/bin/python -m bench.images $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,18 +7,22 @@ accepts exactly what the page accepts and explains refusals by field.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import translation
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
 from generation.database import release_request_connections
-from generation.models import Generation
+from generation.image_runs import folder_of
+from generation.models import GeneratedImage, Generation
 from generation.payloads import error_payload, usage_payload
 from generation.services import generation_cancel, generation_create
 from generation.sse import event_stream_response, last_event_id, sse_comment, sse_event, sse_retry
@@ -71,7 +75,25 @@ def _absolute(request: HttpRequest, name: str, generation: Generation) -> str:
     return request.build_absolute_uri(reverse(name, args=[generation.pk]))
 
 
-def generation_payload(generation: Generation) -> dict[str, Any]:
+def image_payloads(request: HttpRequest, generation: Generation) -> list[dict[str, Any]]:
+    def url(image: GeneratedImage, variant: str) -> str:
+        path = reverse("api:generation_image", args=[generation.pk, image.index, variant])
+        return request.build_absolute_uri(path)
+
+    return [
+        {
+            "url": url(image, "png"),
+            "webp_url": url(image, "webp"),
+            "thumbnail_url": url(image, "thumbnail"),
+            "width": image.width,
+            "height": image.height,
+            "bytes": image.bytes,
+        }
+        for image in generation.images.all()
+    ]
+
+
+def generation_payload(request: HttpRequest, generation: Generation) -> dict[str, Any]:
     has_error = bool(generation.error_code or generation.error_message)
     return {
         "id": str(generation.pk),
@@ -81,8 +103,8 @@ def generation_payload(generation: Generation) -> dict[str, Any]:
         "output": generation.output,
         "finish_reason": generation.finish_reason,
         "usage": usage_payload(generation),
-        # Image results are not stored yet; text generations have none.
-        "images": [],
+        "image_count": generation.image_count,
+        "images": image_payloads(request, generation),
         "error": error_payload(generation) if has_error else None,
         "created_at": generation.created_at,
         "first_token_at": generation.first_token_at,
@@ -158,7 +180,7 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
 
 @api_view("GET")
 def generation_detail(request: HttpRequest, pk) -> JsonResponse:
-    return api_response(generation_payload(_own_generation(request, pk)))
+    return api_response(generation_payload(request, _own_generation(request, pk)))
 
 
 @api_view("POST")
@@ -189,3 +211,51 @@ async def api_event_stream(generation_id, after: int) -> AsyncIterator[bytes]:
             yield sse_comment("ping")
         else:
             yield sse_event(event.id, event.name, json.dumps(event.data, ensure_ascii=False))
+
+
+# Variant in the URL: (the image's field, content type, file extension).
+IMAGE_VARIANTS = {
+    "png": ("original", "image/png", "png"),
+    "webp": ("webp", "image/webp", "webp"),
+    "thumbnail": ("thumbnail", "image/webp", "webp"),
+}
+_PREVIEW_NAME = re.compile(r"preview-\d{1,2}-\d{1,2}\.webp")
+_CLAIM = re.compile(r"[0-9a-f]{32}")
+
+
+def _image_response(name: str, content_type: str, *, download_as: str = "") -> HttpResponse:
+    """A stored image for its owner (read whole: images are a few megabytes at most)."""
+    try:
+        with default_storage.open(name, "rb") as file:
+            data = file.read()
+    except FileNotFoundError as exc:
+        raise ApiError(404, _("This image is no longer available.")) from exc
+    response = HttpResponse(data, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400"
+    if download_as:
+        response["Content-Disposition"] = content_disposition_header(True, download_as)
+    return response
+
+
+@api_view("GET")
+def generation_image(request: HttpRequest, pk, index: int, variant: str) -> HttpResponse:
+    """One image of one's own generation; `?download=1` saves it as a file."""
+    generation = _own_generation(request, pk)
+    image = generation.images.filter(index=index).first()
+    if image is None or variant not in IMAGE_VARIANTS:
+        raise ApiError(404, _("There is no such image."))
+    field, content_type, extension = IMAGE_VARIANTS[variant]
+    download_as = ""
+    if request.GET.get("download") == "1":
+        stem = generation.template.slug if generation.template else "image"
+        download_as = f"{stem}-{str(generation.pk)[:8]}-{index + 1}.{extension}"
+    return _image_response(getattr(image, field).name, content_type, download_as=download_as)
+
+
+@api_view("GET")
+def generation_preview(request: HttpRequest, pk, claim: str, name: str) -> HttpResponse:
+    """A partial rendering shown while one's own image generation runs."""
+    generation = _own_generation(request, pk)
+    if not (_CLAIM.fullmatch(claim) and _PREVIEW_NAME.fullmatch(name)):
+        raise ApiError(404, _("There is no such image."))
+    return _image_response(f"{folder_of(generation.pk)}/{claim}/{name}", "image/webp")

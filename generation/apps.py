@@ -1,5 +1,16 @@
 from django.apps import AppConfig
+from django.db import transaction
+from django.db.models.signals import post_delete
 from django.utils.translation import gettext_lazy as _
+
+
+def _delete_image_files(sender, instance, **kwargs) -> None:
+    """A deleted generation takes its images (and any previews) with it, once the
+    deletion is committed."""
+    from generation.image_runs import delete_generation_files
+
+    if instance.kind == "image":
+        transaction.on_commit(lambda: delete_generation_files(instance.pk))
 
 
 class GenerationConfig(AppConfig):
@@ -8,3 +19,7 @@ class GenerationConfig(AppConfig):
 
     def ready(self) -> None:
         from generation import checks  # noqa: F401  (registers system checks)
+
+        post_delete.connect(
+            _delete_image_files, sender="generation.Generation", dispatch_uid="image-files"
+        )

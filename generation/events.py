@@ -193,6 +193,13 @@ def events_from_database(generation, after: int) -> list[Event]:
     from generation.payloads import done_payload, error_payload
 
     events: list[Event] = []
+    state = generation.progress
+    if state and not generation.is_finished and after < generation.events_before_text:
+        # An image generation in progress: its latest state stands for the
+        # steps before it (generation.image_events).
+        events.append(
+            Event(generation.events_before_text, EventName(state["event"]), state["data"])
+        )
     text_end = generation.events_before_text + len(generation.output)
     if generation.output and after < text_end:
         start = max(0, after - generation.events_before_text)

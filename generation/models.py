@@ -74,6 +74,15 @@ class Generation(models.Model):
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     # Events the stream carried before its first text (see generation.events).
     events_before_text = models.PositiveIntegerField(default=0)
+    # Image generations: the last `queued` or `progress` event ({"event", "data"}),
+    # so that a page opened mid-run shows where it stands; and how many images
+    # it produced (what it is charged for).
+    progress = models.JSONField(default=dict, blank=True)
+    image_count = models.PositiveSmallIntegerField(_("images"), default=0)
+    # The attempt of the image task that holds this generation (see
+    # generation.image_runs): a redelivered task takes over only once the
+    # holder's lease has lapsed, and a holder that lost it saves nothing.
+    claim = models.CharField(max_length=32, blank=True)
     # The earlier answer this one continues (it stopped at the length limit).
     continued_from = models.ForeignKey(
         "self",
@@ -144,3 +153,38 @@ class Generation(models.Model):
         if self.finished_at and self.created_at:
             return (self.finished_at - self.created_at).total_seconds()
         return None
+
+
+def image_upload_path(image: GeneratedImage, filename: str) -> str:
+    return f"generations/{image.generation_id}/{filename}"
+
+
+class GeneratedImage(models.Model):
+    """One image of an image generation: the original as PNG, a WebP copy and a
+    thumbnail, with metadata stripped (generation.imaging)."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    original = models.FileField(_("PNG"), max_length=255, upload_to=image_upload_path)
+    webp = models.FileField(_("WebP"), max_length=255, upload_to=image_upload_path)
+    thumbnail = models.FileField(_("thumbnail"), max_length=255, upload_to=image_upload_path)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    bytes = models.PositiveIntegerField(help_text=_("Size of the PNG original."))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation", "index"]
+        constraints = [
+            # A redelivered task can never store an image twice.
+            models.UniqueConstraint(fields=["generation", "index"], name="image_once_per_index")
+        ]
+        verbose_name = _("generated image")
+        verbose_name_plural = _("generated images")
+
+    def __str__(self) -> str:
+        return f"{self.generation_id} #{self.index + 1}"
+
+    @property
+    def files(self) -> list[models.fields.files.FieldFile]:
+        return [self.original, self.webp, self.thumbnail]

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -78,13 +78,53 @@ def generation_continue(*, generation: Generation) -> Generation:
 
 
 def _queue(**fields: Any) -> Generation:
-    """Record a queued generation, leased to this process, and hand it to the
-    runner once the row is committed."""
+    """Record a queued generation and start it once the row is committed: a text
+    generation on this process's runner (leased to this process), an image
+    generation as a Celery task (generation.image_runs)."""
     from generation.runner import runner
 
+    if fields["kind"] == Template.Kind.IMAGE:
+        return _queue_image(**fields)
     generation = Generation.objects.create(lease_expires_at=_lease_end(), **fields)
     transaction.on_commit(lambda: runner.submit(generation.pk))
     return generation
+
+
+def _queue_image(**fields: Any) -> Generation:
+    from generation.image_events import image_queue_position, queued_state
+
+    now = timezone.now()
+    generation = Generation.objects.create(
+        # How long it may wait for a worker before the reaper calls it lost.
+        lease_expires_at=now + timedelta(seconds=settings.STUDIO_IMAGE_QUEUE_TIMEOUT),
+        events_before_text=1,
+        progress=queued_state(image_queue_position(created_at=now)),
+        **fields,
+    )
+    transaction.on_commit(lambda: _send_image_task(generation))
+    return generation
+
+
+def _send_image_task(generation: Generation) -> None:
+    from generation.image_events import image_events_publish_end, image_events_publish_queued
+    from generation.tasks import generate_images
+
+    image_events_publish_queued(generation=generation)
+    try:
+        generate_images.apply_async(args=[str(generation.pk)], retry=False)
+    except Exception:
+        # The broker is unreachable: say so now rather than leave it queued.
+        logger.exception("the image task for %s could not be queued", generation.pk)
+        with translation.override(generation.language):
+            message = gettext("The image service is not available right now. Please try again.")
+        Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+            status=Status.FAILED,
+            error_code="queue_unavailable",
+            error_message=message,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        image_events_publish_end(generation_id=generation.pk)
 
 
 def answer_so_far(generation: Generation, *, limit: int = 20) -> str:
@@ -209,7 +249,13 @@ def generation_cancel(*, generation: Generation) -> None:
     stopped = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
         status=Status.CANCELLED, finish_reason="cancelled", finished_at=now, lease_expires_at=None
     )
-    if not stopped:
+    if generation.kind == Template.Kind.IMAGE:
+        # The worker holding a running one sees the request at its next step.
+        if stopped:
+            from generation.image_events import image_events_publish_end
+
+            image_events_publish_end(generation_id=generation.pk)
+    elif not stopped:
         runner.cancel(generation.pk)
 
 
@@ -217,18 +263,33 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
     """Fail the unfinished generations whose process died (their lease lapsed),
     keeping the text saved up to their last checkpoint."""
     now = now or timezone.now()
+    # A running image job whose worker died is redelivered by the broker and
+    # taken over (generation.image_runs): it is lost only once that had time to
+    # happen. A queued one's lease is the time it may wait in line.
+    image_horizon = now - timedelta(
+        seconds=settings.STUDIO_IMAGE_VISIBILITY_TIMEOUT + settings.STUDIO_LEASE_SECONDS
+    )
     lapsed = Generation.objects.filter(
-        status__in=Generation.UNFINISHED, lease_expires_at__lt=now
-    ).values_list("pk", "language")
+        Q(kind=Template.Kind.TEXT, lease_expires_at__lt=now)
+        | Q(kind=Template.Kind.IMAGE, status=Status.QUEUED, lease_expires_at__lt=now)
+        | Q(kind=Template.Kind.IMAGE, status=Status.RUNNING, lease_expires_at__lt=image_horizon),
+        status__in=Generation.UNFINISHED,
+    ).values_list("pk", "language", "kind", "status")
     reaped = []
-    for generation_id, language in list(lapsed):
+    for generation_id, language, kind, status in list(lapsed):
+        horizon = image_horizon if (kind, status) == (Template.Kind.IMAGE, Status.RUNNING) else now
         with translation.override(language):
-            message = gettext(
-                "The server running this generation stopped. "
-                "The text generated before that is kept."
-            )
+            if kind == Template.Kind.IMAGE:
+                message = gettext(
+                    "The image job was lost: no worker finished it. Please try again."
+                )
+            else:
+                message = gettext(
+                    "The server running this generation stopped. "
+                    "The text generated before that is kept."
+                )
         updated = Generation.objects.filter(
-            pk=generation_id, status__in=Generation.UNFINISHED, lease_expires_at__lt=now
+            pk=generation_id, status=status, lease_expires_at__lt=horizon
         ).update(
             status=Status.FAILED,
             error_code=INTERRUPTED,
@@ -238,6 +299,10 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
         )
         if updated:
             reaped.append(generation_id)
+            if kind == Template.Kind.IMAGE:
+                from generation.image_events import image_events_publish_end
+
+                image_events_publish_end(generation_id=generation_id)
     return reaped
 
 

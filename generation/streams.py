@@ -33,6 +33,12 @@ async def _html(generation_id, event: Event, request: HttpRequest, language: str
             return escape(event.data["message"])
         case EventName.DONE:
             return await reader_db(_render_output)(generation_id, request, language)
+        case EventName.QUEUED | EventName.PROGRESS:
+            with translation.override(language):
+                return render_to_string(
+                    "generation/detail.html#progress",
+                    {"state": {"event": event.name.value, "data": event.data}},
+                )
     return ""
 
 

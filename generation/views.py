@@ -5,6 +5,7 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
 from django.utils import translation
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from generation.database import release_request_connections
-from generation.models import Generation
+from generation.models import GeneratedImage, Generation
 from generation.services import generation_cancel, generation_continue, generation_create
 from generation.sse import event_stream_response, last_event_id
 from generation.streams import page_event_stream
@@ -114,8 +115,10 @@ async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
-    generations = Generation.objects.for_user(request.user).defer(
-        "system_prompt", "prompt", "output"
+    generations = (
+        Generation.objects.for_user(request.user)
+        .defer("system_prompt", "prompt", "output", "progress")
+        .prefetch_related(Prefetch("images", GeneratedImage.objects.filter(index=0)))
     )
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "generation/history.html", {"page": page})

@@ -21,6 +21,16 @@ urlpatterns = [
         generation_api.generation_events,
         name="generation_events",
     ),
+    path(
+        "generations/<uuid:pk>/images/<int:index>/<str:variant>",
+        generation_api.generation_image,
+        name="generation_image",
+    ),
+    path(
+        "generations/<uuid:pk>/previews/<str:claim>/<str:name>",
+        generation_api.generation_preview,
+        name="generation_preview",
+    ),
     # Last: anything else (a malformed id too) is a JSON 404, not the HTML page.
     re_path(r"", api_not_found),
 ]

@@ -273,3 +273,76 @@ STUDIO_DELIVERY_GRACE_SECONDS = env_float("STUDIO_DELIVERY_GRACE_SECONDS", 5.0)
 STUDIO_LEASE_SECONDS = env_float("STUDIO_LEASE_SECONDS", 30.0)
 # Redis for the event log and signals across processes; unset: one process, in memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# --- Images ----------------------------------------------------------------
+# Image model names are settings: models are retired (gpt-image-1 was in 2026).
+STUDIO_OPENAI_IMAGE_MODEL = os.environ.get("STUDIO_OPENAI_IMAGE_MODEL", "gpt-image-2")
+STUDIO_OPENAI_ADVANCED_IMAGE_MODEL = os.environ.get("STUDIO_OPENAI_ADVANCED_IMAGE_MODEL", "")
+STUDIO_VERTEX_IMAGE_MODEL = os.environ.get("STUDIO_VERTEX_IMAGE_MODEL", "imagen-4.0-generate-001")
+STUDIO_VERTEX_ADVANCED_IMAGE_MODEL = os.environ.get("STUDIO_VERTEX_ADVANCED_IMAGE_MODEL", "")
+# Partial previews to ask for while an image is drawn (0-3, where the model streams).
+STUDIO_IMAGE_PARTIAL_PREVIEWS = int(env_float("STUDIO_IMAGE_PARTIAL_PREVIEWS", 2))
+# Seconds one image request may take before it is given up (and retried).
+STUDIO_IMAGE_REQUEST_TIMEOUT = env_float("STUDIO_IMAGE_REQUEST_TIMEOUT", 180.0)
+# Seconds the offline demo model takes to draw one image (0 draws at once).
+STUDIO_DEMO_IMAGE_SECONDS = env_float("STUDIO_DEMO_IMAGE_SECONDS", 2.0)
+# Images larger than this many pixels are refused (decompression bombs).
+STUDIO_IMAGE_MAX_PIXELS = int(env_float("STUDIO_IMAGE_MAX_PIXELS", 40_000_000))
+# The longer side of thumbnails, in pixels, and the quality of the WebP copies.
+STUDIO_IMAGE_THUMBNAIL_SIZE = int(env_float("STUDIO_IMAGE_THUMBNAIL_SIZE", 384))
+STUDIO_IMAGE_WEBP_QUALITY = int(env_float("STUDIO_IMAGE_WEBP_QUALITY", 85))
+
+# --- Celery (image generations) ------------------------------------------------
+# With REDIS_URL, Redis is the broker: any number of workers on any number of
+# machines. Without it, an embedded broker in files under the data folder lets
+# `make demo` run a worker with nothing installed (one machine only).
+# A task running longer than this is stopped (soft: the generation is failed
+# with a clear message; hard: the worker process is replaced).
+STUDIO_IMAGE_TASK_SOFT_TIME_LIMIT = int(env_float("STUDIO_IMAGE_TASK_SOFT_TIME_LIMIT", 240))
+STUDIO_IMAGE_TASK_TIME_LIMIT = int(env_float("STUDIO_IMAGE_TASK_TIME_LIMIT", 300))
+# Attempts of one image generation after 429/5xx/timeouts, with exponential backoff.
+STUDIO_IMAGE_TASK_RETRIES = int(env_float("STUDIO_IMAGE_TASK_RETRIES", 4))
+STUDIO_IMAGE_RETRY_BACKOFF_SECONDS = env_float("STUDIO_IMAGE_RETRY_BACKOFF_SECONDS", 2.0)
+# A task taken but not acknowledged (its worker machine died) goes back to the
+# queue after this many seconds; it must exceed the hard time limit.
+STUDIO_IMAGE_VISIBILITY_TIMEOUT = int(
+    env_float("STUDIO_IMAGE_VISIBILITY_TIMEOUT", STUDIO_IMAGE_TASK_TIME_LIMIT * 2)
+)
+# An image job that no worker has taken after this long is failed as lost.
+STUDIO_IMAGE_QUEUE_TIMEOUT = env_float("STUDIO_IMAGE_QUEUE_TIMEOUT", 3600.0)
+CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = (
+    {
+        "visibility_timeout": STUDIO_IMAGE_VISIBILITY_TIMEOUT,
+        # Look for such jobs every few seconds (kombu's default amounts to ~100 s).
+        "unacked_restore_interval": max(1, min(10, STUDIO_IMAGE_VISIBILITY_TIMEOUT // 3)),
+        "unacked_restore_throttle": 1,
+    }
+    if REDIS_URL
+    else {
+        "data_folder_in": str(DATA_DIR / "celery" / "queue"),
+        "data_folder_out": str(DATA_DIR / "celery" / "queue"),
+        "control_folder": str(DATA_DIR / "celery" / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+)
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "studio"
+# A task is acknowledged when it has finished, not when it is taken, and a
+# worker process that dies puts it back: no image job is lost to a crash.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Image jobs are long: a worker takes one at a time, leaving the rest to others.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = STUDIO_IMAGE_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = STUDIO_IMAGE_TASK_TIME_LIMIT
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+if not REDIS_URL:
+    for _folder in ("queue", "control"):
+        (DATA_DIR / "celery" / _folder).mkdir(parents=True, exist_ok=True)

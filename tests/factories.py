@@ -88,3 +88,47 @@ class GenerationFactory(factory.django.DjangoModelFactory):
     language = "en"
     inputs = factory.LazyFunction(lambda: {"recipient": "Ms Sato"})
     prompt = "Write a thank-you email to Ms Sato."
+
+
+def image_template(**kwargs) -> Template:
+    """A published image template: a subject, and the parameters image templates
+    take by name (aspect ratio, count, negative prompt)."""
+    template = TemplateFactory(
+        kind=Template.Kind.IMAGE,
+        title_en="Product photo",
+        title_ja="商品写真",
+        system_prompt_en="",
+        system_prompt_ja="",
+        prompt_body_en="A studio photo of {{ subject }} on a white background.",
+        prompt_body_ja="白背景で撮影した{{ subject }}の商品写真。",
+        **kwargs,
+    )
+    TemplateFieldFactory(template=template, name="subject", label_en="Subject", order=1)
+    TemplateFieldFactory(
+        template=template,
+        name="aspect_ratio",
+        label_en="Aspect ratio",
+        type=TemplateField.Type.SELECT,
+        choices_en="1:1|Square\n16:9|Landscape",
+        choices_ja="1:1|正方形\n16:9|横長",
+        default="1:1",
+        order=2,
+    )
+    TemplateFieldFactory(
+        template=template,
+        name="count",
+        label_en="Number of images",
+        type=TemplateField.Type.NUMBER,
+        min_value=1,
+        max_value=4,
+        default="1",
+        order=3,
+    )
+    TemplateFieldFactory(
+        template=template,
+        name="negative_prompt",
+        label_en="Leave out",
+        required=False,
+        order=4,
+    )
+    return template

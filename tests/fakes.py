@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 
 from generation.providers.base import (
@@ -11,6 +12,13 @@ from generation.providers.base import (
     TextProvider,
     TextRequest,
     TextResult,
+)
+from generation.providers.images import (
+    ImagePreview,
+    ImageProvider,
+    ImageRequest,
+    ImageResult,
+    PreviewCallback,
 )
 
 
@@ -46,3 +54,61 @@ class ScriptedProvider(TextProvider):
             raise self.error
         if self.finish_reason is not None:
             yield TextResult(self.finish_reason, input_tokens=11, output_tokens=len(self.deltas))
+
+
+def png_bytes(
+    width: int = 64, height: int = 48, colour: tuple[int, int, int] = (40, 90, 200)
+) -> bytes:
+    """A small real PNG."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+class ScriptedImageProvider(ImageProvider):
+    """Draws plain PNGs, with previews, after optional failures; `gate` holds it
+    mid-drawing until set (to cancel or kill it there)."""
+
+    name = "scripted-images"
+    label = "Scripted images"
+
+    def __init__(
+        self,
+        *,
+        errors: list[Exception] | None = None,
+        images: list[bytes] | None = None,
+        filtered: list[str] | None = None,
+        previews: int = 2,
+        gate: threading.Event | None = None,
+    ) -> None:
+        self.errors = list(errors or [])
+        self.images = images
+        self.filtered = filtered or []
+        self.previews = previews
+        self.gate = gate
+        self.requests: list[ImageRequest] = []
+        self.drawing = threading.Event()
+
+    def model_for(self, tier: str) -> str:
+        return f"scripted-{tier}"
+
+    def generate(self, request: ImageRequest, *, on_preview: PreviewCallback) -> ImageResult:
+        self.requests.append(request)
+        if self.errors:
+            raise self.errors.pop(0)
+        for index in range(request.count):
+            for step in range(1, self.previews + 1):
+                on_preview(ImagePreview(index=index, step=step, data=png_bytes(16, 12)))
+                self.drawing.set()
+                if self.gate is not None:
+                    self.gate.wait(10)
+        images = (
+            self.images
+            if self.images is not None
+            else [png_bytes(64 + index, 48) for index in range(request.count)]
+        )
+        return ImageResult(images=images, model="scripted-1", filtered=self.filtered)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import template
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 from generation.rendering import render_markdown
 
@@ -16,3 +17,28 @@ def markdown_filter(text: str) -> SafeString:
 @register.filter
 def seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f} s"
+
+
+@register.filter
+def progress_text(state: dict | None) -> str:
+    """What an image generation's latest `queued`/`progress` event means, in words."""
+    state = state or {}
+    data = state.get("data") or {}
+    if state.get("event", "queued") == "queued":
+        position = data.get("position")
+        if position is None:
+            return gettext("Waiting in line…")
+        return gettext("Waiting in line: number %(position)s") % {"position": position}
+    stage = data.get("stage")
+    if stage == "drawing":
+        return gettext("Drawing image %(number)s of %(count)s…") % {
+            "number": data.get("image", 1),
+            "count": data.get("images", 1),
+        }
+    if stage == "processing":
+        return gettext("Finishing the images…")
+    if stage == "retrying":
+        return gettext("The model service is busy. Trying again in %(seconds)s seconds…") % {
+            "seconds": data.get("retry_in", "?")
+        }
+    return gettext("Starting…")

@@ -153,3 +153,39 @@ def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.startswith("## ")
     assert "Copy Corp" in copied
+
+
+def test_an_image_job_shows_its_progress_then_the_gallery(logged_in):
+    page = logged_in
+    page.goto("/t/instagram-post-image/?sample=1")
+    page.fill("[name=count]", "2")
+    page.click("form.generate-form button[type=submit]")
+    # Sample the progress bar until the gallery replaces it.
+    values, previews = [], 0
+    deadline = time.monotonic() + 60
+    while page.locator(".gallery").count() == 0:
+        assert time.monotonic() < deadline, values
+        value = page.evaluate("document.querySelector('.image-progress progress')?.value ?? null")
+        if value is not None:
+            values.append(value)
+        previews = max(previews, page.locator(".image-progress img.preview").count())
+        time.sleep(0.1)
+    seen = sorted(set(values))
+    assert len(seen) >= 3, values  # the bar moved on at least twice
+    assert values == sorted(values)  # and never back
+    assert previews == 1  # a partial rendering was shown while drawing
+    images = page.locator(".gallery img")
+    assert images.count() == 2
+    # Each thumbnail really loaded (a broken image has no natural width).
+    wait_until(
+        page,
+        "[...document.querySelectorAll('.gallery img')].every(i => i.complete && i.naturalWidth > 0)",
+    )
+    download = page.locator(".gallery a[download]").first.get_attribute("href")
+    assert download.endswith("/png?download=1")
+    assert page.locator(".badge.status").first.text_content().strip() == "Completed"
+    assert page.errors == []
+
+    page.click("text=History")
+    page.wait_for_selector("table.history")
+    assert page.locator("table.history tbody tr:first-child img.history-thumb").count() == 1

@@ -7,6 +7,12 @@ request asked for `stream_options.include_usage`) a chunk with empty `choices`
 and the `usage`, and `data: [DONE]`. Errors come back with OpenAI's JSON error
 body and whatever headers the behaviour gives (`Retry-After`, say).
 
+`POST /v1/images/generations` answers as the Images API does: without
+`"stream"`, JSON with every image in `data[].b64_json` and the `usage`; with
+`"stream": true`, an `image_generation.partial_image` event for each partial
+rendering asked for (`partial_images`), then one `image_generation.completed`
+carrying the image and the usage. Images are real PNGs (made with Pillow).
+
 In a test:
 
     with OpenAIFakeServer() as server:
@@ -21,8 +27,12 @@ For a benchmark, in a process of its own (prints the bound port):
 from __future__ import annotations
 
 import argparse
+import base64
+import functools
+import io
 import itertools
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +63,35 @@ _ERRORS = {
     503: ("server_error", None, "The engine is currently overloaded."),
 }
 
+MODERATION_MESSAGE = (
+    "Your request was rejected by the safety system. If you believe this is an error, "
+    "contact us at help.openai.com and include the request ID req_fake in your message."
+)
+# What OpenAI sends when its safety system refuses an image request or stops its stream.
+MODERATION_ERROR = {
+    "message": MODERATION_MESSAGE,
+    "type": "image_generation_user_error",
+    "param": None,
+    "code": "moderation_blocked",
+}
+_SIZE = re.compile(r"^(auto|\d+x\d+)$")
+
+
+@functools.cache
+def png(width: int = 64, height: int = 64, color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
+    """A small real PNG of one colour."""
+    from PIL import Image  # only image requests need Pillow
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def partial_png(number: int) -> bytes:
+    """The `number`th (0-based) partial rendering: greyer the earlier it comes."""
+    shade = 60 + 40 * number
+    return png(color=(shade, shade, shade))
+
 
 @dataclass
 class Behaviour:
@@ -73,6 +112,14 @@ class Behaviour:
     die_after: int | None = None
     include_usage: bool = True
     prompt_tokens: int = 21
+    error_type: str | None = None  # the error body's "type", when not the status's usual one
+    # --- Images. `first_token_delay` is the wait before the first event (or the
+    # JSON answer), `token_interval` the wait between events, and `die_after`
+    # closes the connection after that many partial renderings.
+    image: bytes | None = None  # what every image decodes to; None: png()
+    image_b64: str | None = None  # sent instead of the image's base64 (say, not base64)
+    partial_images: int | None = None  # partial renderings sent; None: as many as asked
+    stream_error: dict | None = None  # an error event sent after the partial renderings
 
 
 class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
@@ -81,7 +128,12 @@ class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
 
     async def respond(self, exchange: Exchange, behaviour: Behaviour) -> None:
         request = exchange.request
-        if request.method != "POST" or request.path != "/v1/chat/completions":
+        routes = {
+            "/v1/chat/completions": self._chat,
+            "/v1/images/generations": self._images,
+        }
+        route = routes.get(request.path)
+        if request.method != "POST" or route is None:
             await exchange.send_json(404, _error_body(f"Unknown URL {request.path}", None))
             return
         if behaviour.status != 200:
@@ -89,10 +141,14 @@ class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
             body = _error_body(
                 behaviour.error_message or message,
                 behaviour.error_code or code,
-                error_type,
+                behaviour.error_type or error_type,
             )
             await exchange.send_json(behaviour.status, body, behaviour.headers)
             return
+        await route(exchange, behaviour)
+
+    async def _chat(self, exchange: Exchange, behaviour: Behaviour) -> None:
+        request = exchange.request
         payload = request.body if isinstance(request.body, dict) else {}
         if not payload.get("stream"):
             message = "This fake only answers streaming requests."
@@ -147,9 +203,120 @@ class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
         await exchange.send_event("[DONE]")
         await exchange.end_stream()
 
+    # --- Images ------------------------------------------------------------------
 
-def _error_body(message: str, code: str | None, error_type: str = "invalid_request_error") -> dict:
-    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+    async def _images(self, exchange: Exchange, behaviour: Behaviour) -> None:
+        payload = exchange.request.body if isinstance(exchange.request.body, dict) else {}
+        problem = _image_request_problem(payload)
+        if problem:
+            await exchange.send_json(400, _error_body(problem[1], None, param=problem[0]))
+            return
+        image = behaviour.image_b64 or base64.b64encode(behaviour.image or png()).decode()
+        settings = {
+            "background": payload.get("background") or "opaque",
+            "output_format": payload.get("output_format") or "png",
+            "quality": payload.get("quality") or "medium",
+            "size": payload.get("size") or "1024x1024",
+        }
+        prompt_tokens = max(len(payload["prompt"].split()), 1)
+        usage = {
+            "input_tokens": prompt_tokens,
+            "input_tokens_details": {"image_tokens": 0, "text_tokens": prompt_tokens},
+            "output_tokens": 1056,
+            "total_tokens": prompt_tokens + 1056,
+        }
+        await exchange.pause(behaviour.first_token_delay)
+        if not payload.get("stream"):
+            count = payload.get("n") or 1
+            answer = {
+                "created": int(time.time()),
+                **settings,
+                "data": [{"b64_json": image} for _ in range(count)],
+                "usage": {
+                    **usage,
+                    "output_tokens": usage["output_tokens"] * count,
+                    "total_tokens": prompt_tokens + usage["output_tokens"] * count,
+                    "output_tokens_details": {
+                        "image_tokens": usage["output_tokens"] * count,
+                        "text_tokens": 0,
+                    },
+                },
+            }
+            await exchange.send_json(200, answer, behaviour.headers)
+            return
+        asked = payload.get("partial_images") or 0
+        partials = asked if behaviour.partial_images is None else behaviour.partial_images
+        await exchange.start_stream(behaviour.headers)
+        for number in range(partials):
+            if number == behaviour.die_after:
+                await exchange.die()
+                return
+            if number:
+                await exchange.pause(behaviour.token_interval)
+            event = {
+                "type": "image_generation.partial_image",
+                "b64_json": base64.b64encode(partial_png(number)).decode(),
+                "partial_image_index": number,
+                "created_at": int(time.time()),
+                **settings,
+            }
+            await _send_named_event(exchange, event["type"], event)
+        if behaviour.die_after is not None and behaviour.die_after >= partials:
+            await exchange.die()
+            return
+        if behaviour.stream_error is not None:
+            await _send_named_event(
+                exchange, "error", {"type": "error", "error": behaviour.stream_error}
+            )
+            await exchange.end_stream()
+            return
+        await exchange.pause(behaviour.token_interval if partials else 0)
+        event = {
+            "type": "image_generation.completed",
+            "b64_json": image,
+            "created_at": int(time.time()),
+            **settings,
+            "usage": usage,
+        }
+        await _send_named_event(exchange, event["type"], event)
+        await exchange.end_stream()
+
+
+def _image_request_problem(payload: dict) -> tuple[str, str] | None:
+    """(parameter, message) for a request the Images API would refuse; None when fine."""
+    if not isinstance(payload.get("prompt"), str) or not payload["prompt"]:
+        return "prompt", "Missing required parameter: 'prompt'."
+    if not isinstance(payload.get("model"), str):
+        return "model", "Missing required parameter: 'model'."
+    count = payload.get("n", 1)
+    if not isinstance(count, int) or not 1 <= count <= 10:
+        return "n", f"Invalid 'n': expected an integer between 1 and 10, got {count!r}."
+    size = payload.get("size", "auto")
+    if not isinstance(size, str) or not _SIZE.match(size):
+        return "size", f"Invalid value: {size!r}. Expected a size such as '1024x1024'."
+    partials = payload.get("partial_images")
+    if partials is not None:
+        if not isinstance(partials, int) or not 0 <= partials <= 3:
+            return "partial_images", "Invalid 'partial_images': expected 0 to 3."
+        if not payload.get("stream"):
+            return "partial_images", "'partial_images' is only supported when streaming."
+    return None
+
+
+async def _send_named_event(exchange: Exchange, name: str, payload: dict) -> None:
+    """One server-sent event with an `event:` line, as one HTTP chunk, as the Images API
+    sends them (Exchange.send_event writes a `data:` line only)."""
+    data = f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
+    await exchange._write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _error_body(
+    message: str,
+    code: str | None,
+    error_type: str = "invalid_request_error",
+    param: str | None = None,
+) -> dict:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def main(argv: list[str] | None = None) -> None:

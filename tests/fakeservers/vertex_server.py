@@ -11,6 +11,16 @@ no candidates. Errors come back with Google's JSON error body. Each request's
 `Authorization: Bearer …` header is recorded, so a test can check which
 credential token was sent (see tests.fakeservers.credentials).
 
+It also answers Imagen's URL, as google-genai's `models.generate_images` calls it,
+
+    POST /v1beta1/projects/{project}/locations/{location}/publishers/google/models/{model}:predict
+
+with `{"predictions": [...]}`: one `{"bytesBase64Encoded", "mimeType"}` per
+image, and one `{"raiFilteredReason"}` per image the Responsible AI filter
+withheld. The request is checked as Imagen checks it (`instances[0].prompt`,
+`parameters.sampleCount` 1-4, a known `aspectRatio`, `outputOptions.mimeType`);
+a malformed one gets a 400.
+
 For a benchmark, in a process of its own (prints the bound port):
 
     python -m tests.fakeservers.vertex_server --port 8766 --tokens 100 --rate 50
@@ -19,6 +29,7 @@ For a benchmark, in a process of its own (prints the bound port):
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime
 import json
 import re
@@ -27,11 +38,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakeservers.http11 import Exchange, FakeHTTPServer, serve_from_command_line
-from tests.fakeservers.openai_server import default_tokens
+from tests.fakeservers.openai_server import default_tokens, png
 
 STREAM_PATH = re.compile(
     r"^/(?P<version>v1beta1|v1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
     r"/publishers/google/models/(?P<model>[^/:]+):streamGenerateContent$"
+)
+PREDICT_PATH = re.compile(
+    r"^/(?P<version>v1beta1|v1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/publishers/google/models/(?P<model>[^/:]+):predict$"
+)
+_ASPECT_RATIOS = {"1:1", "3:4", "4:3", "9:16", "16:9"}
+_MIME_TYPES = {"image/png", "image/jpeg"}
+# How Imagen words a withheld image (its support codes name the filter).
+RAI_REASON = (
+    "Unfortunately, we couldn't generate the image because it may violate Google's "
+    "Responsible AI practices. Try rephrasing the prompt. Support codes: 58061214"
 )
 
 _STATUSES = {
@@ -72,6 +94,12 @@ class Behaviour:
     error_message: str = ""
     die_after: int | None = None
     prompt_tokens: int = 17
+    # --- Imagen. The last len(filtered) of the images asked for are withheld, with
+    # these reasons (all of them when there are as many reasons as images).
+    filtered: list[str] = field(default_factory=list)
+    image: bytes | None = None  # what every image decodes to; None: a 64x64 PNG
+    image_b64: str | None = None  # sent instead of the image's base64 (say, not base64)
+    enhanced_prompt: str | None = None  # Imagen's rewrite of the prompt, sent with each image
 
 
 class VertexFakeServer(FakeHTTPServer[Behaviour]):
@@ -80,8 +108,11 @@ class VertexFakeServer(FakeHTTPServer[Behaviour]):
 
     async def respond(self, exchange: Exchange, behaviour: Behaviour) -> None:
         request = exchange.request
-        match = STREAM_PATH.match(request.path)
-        if request.method != "POST" or match is None or "alt=sse" not in request.query:
+        stream = STREAM_PATH.match(request.path)
+        predict = PREDICT_PATH.match(request.path)
+        if stream is not None and "alt=sse" not in request.query:
+            stream = None
+        if request.method != "POST" or (stream is None and predict is None):
             await exchange.send_json(404, _error_body(404, f"No such method: {request.target}"))
             return
         if behaviour.status != 200:
@@ -89,7 +120,34 @@ class VertexFakeServer(FakeHTTPServer[Behaviour]):
             body = _error_body(behaviour.status, message)
             await exchange.send_json(behaviour.status, body, behaviour.headers)
             return
-        await self._stream(exchange, behaviour, match["model"])
+        if predict is not None:
+            await self._predict(exchange, behaviour)
+            return
+        await self._stream(exchange, behaviour, stream["model"])
+
+    async def _predict(self, exchange: Exchange, behaviour: Behaviour) -> None:
+        body = exchange.request.body if isinstance(exchange.request.body, dict) else {}
+        problem = _predict_problem(body)
+        if problem:
+            await exchange.send_json(400, _error_body(400, problem))
+            return
+        parameters = body.get("parameters") or {}
+        count = parameters.get("sampleCount", 4)
+        mime_type = (parameters.get("outputOptions") or {}).get("mimeType", "image/png")
+        image = behaviour.image_b64 or base64.b64encode(behaviour.image or png()).decode()
+        reasons = behaviour.filtered[:count]
+        prediction: dict[str, Any] = {"bytesBase64Encoded": image, "mimeType": mime_type}
+        if behaviour.enhanced_prompt is not None:
+            prediction["prompt"] = behaviour.enhanced_prompt
+        predictions: list[dict[str, Any]] = [dict(prediction) for _ in range(count - len(reasons))]
+        if parameters.get("includeRaiReason"):
+            predictions += [{"raiFilteredReason": reason} for reason in reasons]
+        await exchange.pause(behaviour.first_token_delay)
+        if behaviour.die_after is not None:  # any number: hang up instead of answering
+            await exchange.die()
+            return
+        # Imagen leaves "predictions" out altogether when it has nothing to send.
+        await exchange.send_json(200, {"predictions": predictions} if predictions else {})
 
     async def _stream(self, exchange: Exchange, behaviour: Behaviour, model: str) -> None:
         base = {
@@ -156,6 +214,31 @@ class VertexFakeServer(FakeHTTPServer[Behaviour]):
                 event({"candidates": [candidate], "usageMetadata": usage(len(tokens))})
             )
         await exchange.end_stream()
+
+
+def _predict_problem(body: dict) -> str | None:
+    """Why Imagen would refuse this :predict request; None when it would not."""
+    instances = body.get("instances")
+    if not isinstance(instances, list) or len(instances) != 1:
+        return "Invalid instances: exactly one instance is expected."
+    prompt = instances[0].get("prompt") if isinstance(instances[0], dict) else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "Image generation failed with the following error: The prompt is empty."
+    parameters = body.get("parameters") or {}
+    count = parameters.get("sampleCount", 4)
+    if not isinstance(count, int) or not 1 <= count <= 4:
+        return f"Invalid sample count: {count!r}. It must be between 1 and 4."
+    if parameters.get("aspectRatio", "1:1") not in _ASPECT_RATIOS:
+        return f"Unsupported aspect ratio: {parameters['aspectRatio']!r}."
+    negative = parameters.get("negativePrompt")
+    if negative is not None and (not isinstance(negative, str) or not negative.strip()):
+        return "Invalid negative prompt."
+    if not isinstance(parameters.get("includeRaiReason", False), bool):
+        return "Invalid value for includeRaiReason."
+    mime_type = (parameters.get("outputOptions") or {}).get("mimeType", "image/png")
+    if mime_type not in _MIME_TYPES:
+        return f"Unsupported output mime type: {mime_type!r}."
+    return None
 
 
 def _error_body(status: int, message: str) -> dict:

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import psutil
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,5 +140,45 @@ class StudioProcess:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class WorkerProcess:
+    """One `celery worker` process (one pool process, prefork, as in production)."""
+
+    def __init__(self, env: dict[str, str], log: Path, name: str) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "studio.celery:app", "worker"]
+            + ["--loglevel", "INFO", "--concurrency", "1", "--hostname", f"{name}@%h"]
+            + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while " ready." not in log.read_text():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+
+    def pool_processes(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children()
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool: the machine died."""
+        for child in self.pool_processes():
+            child.send_signal(signal.SIGKILL)
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()

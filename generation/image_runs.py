@@ -1,0 +1,424 @@
+"""One attempt at an image generation, inside a Celery task (generation.tasks).
+
+The task may be delivered more than once: a worker that dies mid-job has its
+job put back on the queue (acks_late, reject_on_worker_lost), a retry after a
+429 is a new delivery, and a broker may redeliver anyway. So an attempt first
+*claims* the generation under a row lock, with a token of its own and a lease
+it renews while it works:
+
+- a finished generation is left alone (the job was done already);
+- a generation another attempt holds, with its lease still running, is tried
+  again once the lease would have lapsed (the holder may be alive);
+- otherwise this attempt takes it, and deletes the files any earlier attempt
+  left behind.
+
+Files are written under the attempt's own folder, and the images are recorded
+in one transaction that checks the claim is still this attempt's: however
+many deliveries there are, a generation gets its images once, and is charged
+(`image_count`) once. A failure records a clear message and no images.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from generation import imaging
+from generation.events import EventName
+from generation.image_events import (
+    image_event_publish,
+    image_events_publish_end,
+    image_queue_positions_publish,
+)
+from generation.models import GeneratedImage, Generation
+from generation.providers.base import ProviderError
+from generation.providers.images import (
+    ASPECT_RATIOS,
+    MAX_IMAGES_PER_REQUEST,
+    ImagePreview,
+    ImageProvider,
+    ImageRequest,
+    ImageResult,
+    get_image_provider,
+    is_retryable,
+    retry_after_of,
+)
+from templates_catalog.forms import labelled_values
+
+logger = logging.getLogger(__name__)
+Status = Generation.Status
+
+# Progress, in percent, at each stage; drawing fills the span in between.
+_STARTED, _DRAWN, _PROCESSING = 5, 85, 90
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """Deliver the job again in `seconds`."""
+
+    seconds: float
+
+
+class _Cancelled(Exception):
+    """Someone asked for the generation to stop."""
+
+
+class _ClaimLost(Exception):
+    """Another attempt took the generation over (this one was presumed dead)."""
+
+
+def folder_of(generation_id: UUID | str) -> str:
+    return f"generations/{generation_id}"
+
+
+def image_request(generation: Generation) -> ImageRequest:
+    """The provider's request from a generation: its prompt, and the parameters
+    that image templates take from fields of these names."""
+    inputs = generation.inputs
+    aspect_ratio = str(inputs.get("aspect_ratio") or "1:1")
+    try:
+        count = int(inputs.get("count") or 1)
+    except (TypeError, ValueError):
+        count = 1
+    fields = list(generation.template.fields.all()) if generation.template else []
+    return ImageRequest(
+        prompt=generation.prompt,
+        negative_prompt=str(inputs.get("negative_prompt") or ""),
+        aspect_ratio=aspect_ratio if aspect_ratio in ASPECT_RATIOS else "1:1",
+        count=min(max(count, 1), MAX_IMAGES_PER_REQUEST),
+        language=generation.language,
+        template_title=generation.template_title,
+        tier=generation.template.tier if generation.template else "standard",
+        inputs=labelled_values(inputs, fields, generation.language),
+    )
+
+
+def _lease_end():
+    return timezone.now() + timedelta(seconds=settings.STUDIO_LEASE_SECONDS)
+
+
+def _claim(generation_id: UUID, provider: ImageProvider) -> str | RetryLater | None:
+    """This attempt's token, or why it should not run now."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    with transaction.atomic():
+        generation = (
+            Generation.objects.select_for_update(of=("self",))
+            .select_related("template")
+            .filter(pk=generation_id)
+            .first()
+        )
+        if generation is None or generation.is_finished:
+            return None
+        if generation.cancel_requested_at is not None:
+            _finish(generation_id, status=Status.CANCELLED, finish_reason="cancelled")
+            return None
+        lease = generation.lease_expires_at
+        if generation.status == Status.RUNNING and generation.claim and lease and lease > now:
+            return RetryLater((lease - now).total_seconds() + 1)
+        generation.status = Status.RUNNING
+        generation.claim = token
+        generation.started_at = generation.started_at or now
+        generation.lease_expires_at = _lease_end()
+        generation.provider = provider.name
+        generation.model = provider.model_for(
+            generation.template.tier if generation.template else "standard"
+        )
+        generation.save(
+            update_fields=["status", "claim", "started_at", "lease_expires_at", "provider", "model"]
+        )
+    return token
+
+
+def _finish(generation_id: UUID, *, claim: str | None = None, **fields) -> bool:
+    """End the generation (if `claim` still holds it) and send its last events."""
+    updated = (
+        Generation.objects.filter(pk=generation_id, status__in=Generation.UNFINISHED)
+        .filter(**({"claim": claim} if claim else {}))
+        .update(
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+            claim="",
+            progress={},
+            **fields,
+        )
+    )
+    if updated:
+        transaction.on_commit(lambda: image_events_publish_end(generation_id=generation_id))
+    return bool(updated)
+
+
+class _LeaseKeeper:
+    """Renews the attempt's lease from a thread of its own while the model draws
+    (a single request may take a minute or more without a word)."""
+
+    def __init__(self, generation_id: UUID, claim: str) -> None:
+        self.generation_id = generation_id
+        self.claim = claim
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="image-lease", daemon=True)
+
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.STUDIO_LEASE_SECONDS / 3):
+                renewed = Generation.objects.filter(
+                    pk=self.generation_id, claim=self.claim, status=Status.RUNNING
+                ).update(lease_expires_at=_lease_end())
+                self.lost = self.lost or not renewed
+        except Exception:
+            logger.exception("the lease of image generation %s was not renewed", self.generation_id)
+        finally:
+            connection.close()
+
+
+class _Attempt:
+    """The work of one claimed attempt: previews, files and the final record."""
+
+    def __init__(self, generation_id: UUID, claim: str, request: ImageRequest) -> None:
+        self.generation_id = generation_id
+        self.claim = claim
+        self.request = request
+        self.folder = f"{folder_of(generation_id)}/{claim}"
+        self.written: list[str] = []
+
+    def progress(self, data: dict, *, check_cancel: bool = True) -> None:
+        event = image_event_publish(
+            generation_id=self.generation_id, name=EventName.PROGRESS, data=data, claim=self.claim
+        )
+        if event is None:
+            raise _ClaimLost
+        stop_asked = Generation.objects.filter(
+            pk=self.generation_id, cancel_requested_at__isnull=False
+        )
+        if check_cancel and stop_asked.exists():
+            raise _Cancelled
+
+    def save(self, name: str, data: bytes) -> str:
+        stored = default_storage.save(f"{self.folder}/{name}", ContentFile(data))
+        self.written.append(stored)
+        return stored
+
+    def on_preview(self, preview: ImagePreview) -> None:
+        try:
+            data = imaging.preview_image(preview.data)
+        except imaging.ImageRejected:
+            return  # a preview is a nicety: the final image is checked properly
+        name = self.save(f"preview-{preview.index}-{preview.step}.webp", data)
+        count = self.request.count
+        span = (_DRAWN - _STARTED) / count
+        # Models send up to three previews of an image: each moves a quarter on.
+        done = preview.index + min(preview.step, 3) / 4
+        self.progress(
+            {
+                "stage": "drawing",
+                "percent": int(_STARTED + span * done),
+                "image": preview.index + 1,
+                "images": count,
+                "preview_url": reverse(
+                    "api:generation_preview",
+                    args=[self.generation_id, self.claim, name.rsplit("/", 1)[-1]],
+                ),
+            }
+        )
+
+    def record(self, result: ImageResult, processed: list[imaging.ProcessedImage]) -> bool:
+        """Store the images and end the generation, if this attempt still holds it."""
+        rows = []
+        for index, image in enumerate(processed):
+            rows.append(
+                GeneratedImage(
+                    generation_id=self.generation_id,
+                    index=index,
+                    original=self.save(f"{index}.png", image.png),
+                    webp=self.save(f"{index}.webp", image.webp),
+                    thumbnail=self.save(f"{index}-thumbnail.webp", image.thumbnail),
+                    width=image.width,
+                    height=image.height,
+                    bytes=len(image.png),
+                )
+            )
+        notice = ""
+        if result.filtered:
+            notice = ngettext(
+                "%(count)d image was withheld by the model's safety filter.",
+                "%(count)d images were withheld by the model's safety filter.",
+                len(result.filtered),
+            ) % {"count": len(result.filtered)}
+        with transaction.atomic():
+            holder = (
+                Generation.objects.select_for_update()
+                .filter(pk=self.generation_id, claim=self.claim, status=Status.RUNNING)
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if holder is None:
+                return False
+            GeneratedImage.objects.bulk_create(rows)
+            _finish(
+                self.generation_id,
+                claim=self.claim,
+                status=Status.COMPLETED,
+                finish_reason="content_filter" if result.filtered else "stop",
+                error_message=notice,
+                image_count=len(rows),
+                model=result.model,
+                output=result.revised_prompt,
+            )
+        self.discard_previews()
+        return True
+
+    def discard_previews(self) -> None:
+        for name in [n for n in self.written if "/preview-" in n]:
+            default_storage.delete(name)
+
+    def discard(self) -> None:
+        for name in self.written:
+            default_storage.delete(name)
+        self.written.clear()
+
+
+def delete_generation_files(generation_id: UUID | str, *, keep: str = "") -> None:
+    """Delete the files under a generation's folder (all, or all but folder `keep`)."""
+    root = folder_of(generation_id)
+    try:
+        folders, files = default_storage.listdir(root)
+    except FileNotFoundError:
+        return
+    for name in files:
+        default_storage.delete(f"{root}/{name}")
+    for folder in folders:
+        if folder == keep:
+            continue
+        _, inner = default_storage.listdir(f"{root}/{folder}")
+        for name in inner:
+            default_storage.delete(f"{root}/{folder}/{name}")
+
+
+def image_generation_run(
+    *, generation_id: UUID, attempt: int, provider: ImageProvider | None = None
+) -> RetryLater | None:
+    """Run one delivery of an image generation's task. Returns when to try again,
+    if the task should; records every other outcome on the generation."""
+    provider = provider or get_image_provider()
+    claim = _claim(generation_id, provider)
+    if not isinstance(claim, str):
+        return claim
+    generation = Generation.objects.select_related("template").get(pk=generation_id)
+    # Whatever an attempt that died left behind.
+    delete_generation_files(generation_id, keep=claim)
+    image_queue_positions_publish()
+    with translation.override(generation.language):
+        run = _Attempt(generation_id, claim, image_request(generation))
+        try:
+            return _draw(run, provider, attempt=attempt)
+        except _ClaimLost:
+            run.discard()
+            return None
+
+
+def _draw(run: _Attempt, provider: ImageProvider, *, attempt: int) -> RetryLater | None:
+    generation_id, claim = run.generation_id, run.claim
+    try:
+        run.progress({"stage": "starting", "percent": _STARTED, "images": run.request.count})
+        with _LeaseKeeper(generation_id, claim) as lease:
+            result = provider.generate(run.request, on_preview=run.on_preview)
+        if lease.lost:
+            raise _ClaimLost
+        run.progress({"stage": "processing", "percent": _PROCESSING})
+        processed = [imaging.process_image(data) for data in result.images]
+        if not processed:
+            raise ProviderError("content_filter", _("The model returned no image."))
+        if not run.record(result, processed):
+            raise _ClaimLost
+        return None
+    except _Cancelled:
+        run.discard()
+        _finish(generation_id, claim=claim, status=Status.CANCELLED, finish_reason="cancelled")
+    except ProviderError as exc:
+        run.discard()
+        if is_retryable(exc) and attempt < settings.STUDIO_IMAGE_TASK_RETRIES:
+            return _release_for_retry(run, exc, attempt=attempt)
+        finish_reason = "content_filter" if exc.code == "content_filter" else ""
+        _finish(
+            generation_id,
+            claim=claim,
+            status=Status.FAILED,
+            finish_reason=finish_reason,
+            error_code=exc.code,
+            error_message=exc.message,
+        )
+    except imaging.ImageRejected as exc:
+        run.discard()
+        _finish(
+            generation_id,
+            claim=claim,
+            status=Status.FAILED,
+            error_code=exc.code,
+            error_message=exc.message,
+        )
+    except SoftTimeLimitExceeded:
+        run.discard()
+        _finish(
+            generation_id,
+            claim=claim,
+            status=Status.FAILED,
+            error_code="timeout",
+            error_message=_("Drawing the images took too long. Please try again."),
+        )
+    except _ClaimLost:
+        raise
+    except Exception:
+        logger.exception("image generation %s failed", generation_id)
+        run.discard()
+        _finish(
+            generation_id,
+            claim=claim,
+            status=Status.FAILED,
+            error_code="unknown_error",
+            error_message=_("Something went wrong while generating. Please try again."),
+        )
+    return None
+
+
+def _release_for_retry(run: _Attempt, error: ProviderError, *, attempt: int) -> RetryLater | None:
+    """Put the generation back in line to be tried again after a backoff (or what
+    the service asked for), telling the page why it waits."""
+    backoff = settings.STUDIO_IMAGE_RETRY_BACKOFF_SECONDS * (2**attempt)
+    seconds = max(backoff, retry_after_of(error) or 0.0)
+    retrying = {"stage": "retrying", "percent": 0, "retry_in": round(seconds)}
+    try:
+        run.progress(retrying | {"message": error.message}, check_cancel=False)
+    except _ClaimLost:
+        return None
+    released = Generation.objects.filter(
+        pk=run.generation_id, claim=run.claim, status=Status.RUNNING
+    ).update(
+        status=Status.QUEUED,
+        claim="",
+        lease_expires_at=timezone.now()
+        + timedelta(seconds=seconds + settings.STUDIO_IMAGE_QUEUE_TIMEOUT),
+    )
+    return RetryLater(seconds) if released else None
