@@ -165,8 +165,8 @@ class GeneratedImage(models.Model):
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()
-    original = models.FileField(_("PNG"), max_length=255, upload_to=image_upload_path)
-    webp = models.FileField(_("WebP"), max_length=255, upload_to=image_upload_path)
+    original = models.FileField(_("original (PNG)"), max_length=255, upload_to=image_upload_path)
+    webp = models.FileField(_("WebP copy"), max_length=255, upload_to=image_upload_path)
     thumbnail = models.FileField(_("thumbnail"), max_length=255, upload_to=image_upload_path)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

@@ -32,8 +32,8 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('index', models.PositiveSmallIntegerField()),
-                ('original', models.FileField(max_length=255, upload_to=generation.models.image_upload_path, verbose_name='PNG')),
-                ('webp', models.FileField(max_length=255, upload_to=generation.models.image_upload_path, verbose_name='WebP')),
+                ('original', models.FileField(max_length=255, upload_to=generation.models.image_upload_path, verbose_name='original (PNG)')),
+                ('webp', models.FileField(max_length=255, upload_to=generation.models.image_upload_path, verbose_name='WebP copy')),
                 ('thumbnail', models.FileField(max_length=255, upload_to=generation.models.image_upload_path, verbose_name='thumbnail')),
                 ('width', models.PositiveIntegerField()),
                 ('height', models.PositiveIntegerField()),
