@@ -21,7 +21,7 @@ from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
 from generation.database import release_request_connections
-from generation.image_runs import folder_of
+from generation.image_files import folder_of
 from generation.models import GeneratedImage, Generation
 from generation.payloads import error_payload, usage_payload
 from generation.services import generation_cancel, generation_create

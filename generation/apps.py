@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 def _delete_image_files(sender, instance, **kwargs) -> None:
     """A deleted generation takes its images (and any previews) with it, once the
     deletion is committed."""
-    from generation.image_runs import delete_generation_files
+    from generation.image_files import delete_generation_files
 
     if instance.kind == "image":
         transaction.on_commit(lambda: delete_generation_files(instance.pk))

@@ -13,7 +13,6 @@ same order, and web processes follow it live exactly as they follow text
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from uuid import UUID
@@ -48,7 +47,7 @@ def _redis():
 def _send_to_redis(key: str, events: list[Event]) -> None:
     if not settings.REDIS_URL or not events:
         return
-    from generation.redis_events import RUNNING_TTL_SECONDS, stream_key
+    from generation.redis_events import RUNNING_TTL_SECONDS, encode_event, stream_key
 
     name = stream_key(key)
     finished = events[-1].name is EventName.DONE
@@ -56,11 +55,7 @@ def _send_to_redis(key: str, events: list[Event]) -> None:
     try:
         pipe = _redis().pipeline(transaction=False)
         for event in events:
-            pipe.xadd(
-                name,
-                {"e": event.name.value, "d": json.dumps(event.data, ensure_ascii=False)},
-                id=f"0-{event.id}",
-            )
+            pipe.xadd(name, encode_event(event), id=f"0-{event.id}")
         pipe.expire(name, max(1, int(ttl)))
         pipe.execute()
     except Exception:

@@ -44,6 +44,7 @@ from generation.image_events import (
     image_events_publish_end,
     image_queue_positions_publish,
 )
+from generation.image_files import delete_generation_files, folder_of
 from generation.models import GeneratedImage, Generation
 from generation.providers.base import ProviderError
 from generation.providers.images import (
@@ -79,10 +80,6 @@ class _Cancelled(Exception):
 
 class _ClaimLost(Exception):
     """Another attempt took the generation over (this one was presumed dead)."""
-
-
-def folder_of(generation_id: UUID | str) -> str:
-    return f"generations/{generation_id}"
 
 
 def image_request(generation: Generation) -> ImageRequest:
@@ -298,23 +295,6 @@ class _Attempt:
         for name in self.written:
             default_storage.delete(name)
         self.written.clear()
-
-
-def delete_generation_files(generation_id: UUID | str, *, keep: str = "") -> None:
-    """Delete the files under a generation's folder (all, or all but folder `keep`)."""
-    root = folder_of(generation_id)
-    try:
-        folders, files = default_storage.listdir(root)
-    except FileNotFoundError:
-        return
-    for name in files:
-        default_storage.delete(f"{root}/{name}")
-    for folder in folders:
-        if folder == keep:
-            continue
-        _, inner = default_storage.listdir(f"{root}/{folder}")
-        for name in inner:
-            default_storage.delete(f"{root}/{folder}/{name}")
 
 
 def image_generation_run(

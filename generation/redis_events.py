@@ -50,7 +50,7 @@ def readers_key(key: str) -> str:
     return f"studio:readers:{key}"
 
 
-def _encode(event: Event) -> dict[str, str]:
+def encode_event(event: Event) -> dict[str, str]:
     return {"e": event.name.value, "d": json.dumps(event.data, ensure_ascii=False)}
 
 
@@ -128,7 +128,7 @@ class RedisEventBus:
             pipe = self.client.pipeline(transaction=False)
             for key, event in batch:
                 name = stream_key(key)
-                pipe.xadd(name, _encode(event), id=f"0-{event.id}")
+                pipe.xadd(name, encode_event(event), id=f"0-{event.id}")
                 finished = event.name is EventName.DONE
                 ttl = (
                     settings.STUDIO_EVENT_LOG_RETENTION_SECONDS if finished else RUNNING_TTL_SECONDS

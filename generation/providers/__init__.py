@@ -19,19 +19,22 @@ TEXT_PROVIDERS = {
 
 
 @cache
-def _load(name: str) -> TextProvider:
-    path = TEXT_PROVIDERS.get(name, name)
+def load_provider(setting: str, name: str, registry: tuple[tuple[str, str], ...]):
+    """One instance of provider `name` (a key of `registry` or a dotted class path),
+    chosen by `setting`; a clear configuration error otherwise."""
+    known = dict(registry)
+    path = known.get(name, name)
     if "." not in path:
-        known = ", ".join(sorted(TEXT_PROVIDERS))
-        raise ImproperlyConfigured(
-            f"STUDIO_LLM_PROVIDER={name!r} is not a provider; use one of: {known}"
-        )
+        choices = ", ".join(sorted(known))
+        raise ImproperlyConfigured(f"{setting}={name!r} is not a provider; use one of: {choices}")
     try:
         provider_class = import_string(path)
     except ImportError as exc:
-        raise ImproperlyConfigured(f"STUDIO_LLM_PROVIDER={name!r} cannot be imported") from exc
+        raise ImproperlyConfigured(f"{setting}={name!r} cannot be imported") from exc
     return provider_class()
 
 
 def get_text_provider() -> TextProvider:
-    return _load(settings.STUDIO_LLM_PROVIDER)
+    return load_provider(
+        "STUDIO_LLM_PROVIDER", settings.STUDIO_LLM_PROVIDER, tuple(TEXT_PROVIDERS.items())
+    )

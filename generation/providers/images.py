@@ -14,12 +14,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.utils.module_loading import import_string
 
+from generation.providers import load_provider
 from generation.providers.base import ProviderError
 
 # The shapes a template may ask for, as "width:height".
@@ -99,20 +97,7 @@ IMAGE_PROVIDERS = {
 }
 
 
-@cache
-def _load(name: str) -> ImageProvider:
-    path = IMAGE_PROVIDERS.get(name, name)
-    if "." not in path:
-        known = ", ".join(sorted(IMAGE_PROVIDERS))
-        raise ImproperlyConfigured(
-            f"STUDIO_IMAGE_PROVIDER={name!r} is not a provider; use one of: {known}"
-        )
-    try:
-        provider_class = import_string(path)
-    except ImportError as exc:
-        raise ImproperlyConfigured(f"STUDIO_IMAGE_PROVIDER={name!r} cannot be imported") from exc
-    return provider_class()
-
-
 def get_image_provider() -> ImageProvider:
-    return _load(settings.STUDIO_IMAGE_PROVIDER)
+    return load_provider(
+        "STUDIO_IMAGE_PROVIDER", settings.STUDIO_IMAGE_PROVIDER, tuple(IMAGE_PROVIDERS.items())
+    )

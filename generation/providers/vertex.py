@@ -84,6 +84,34 @@ def normalise_finish_reason(reason: object) -> str:
     return word.lower()
 
 
+def vertex_client(
+    *,
+    credentials: Credentials | None,
+    project: str | None,
+    location: str | None,
+    base_url: str | None,
+    default_location: str = "global",
+) -> genai.Client:
+    """A google-genai client in Vertex mode: project and region as given, else
+    from GOOGLE_CLOUD_PROJECT / GOOGLE_CLOUD_LOCATION; `base_url` for a gateway."""
+    project = project or os.environ.get("GOOGLE_CLOUD_PROJECT")
+    location = location or os.environ.get("GOOGLE_CLOUD_LOCATION") or default_location
+    if location == "global":
+        location = default_location
+    if base_url and not project:
+        project = _GATEWAY_PROJECT
+    # With a base_url the SDK only builds the projects/…/locations/… path
+    # when both are passed explicitly (otherwise it posts to the bare URL),
+    # so they always are.
+    return genai.Client(
+        vertexai=True,
+        project=project,
+        location=location,
+        credentials=credentials,
+        http_options=types.HttpOptions(base_url=base_url),
+    )
+
+
 class VertexGeminiProvider(TextProvider):
     name = "vertex"
 
@@ -125,19 +153,11 @@ class VertexGeminiProvider(TextProvider):
             return self._client
 
     def _build_client(self, base_url: str | None) -> genai.Client:
-        project = self._project or os.environ.get("GOOGLE_CLOUD_PROJECT")
-        location = self._location or os.environ.get("GOOGLE_CLOUD_LOCATION") or "global"
-        if base_url and not project:
-            project = _GATEWAY_PROJECT
-        # With a base_url the SDK only builds the projects/…/locations/… path
-        # when both are passed explicitly (otherwise it posts to the bare URL),
-        # so they always are.
-        return genai.Client(
-            vertexai=True,
-            project=project,
-            location=location,
+        return vertex_client(
             credentials=self._credentials,
-            http_options=types.HttpOptions(base_url=base_url),
+            project=self._project,
+            location=self._location,
+            base_url=base_url,
         )
 
     async def _client_now(self) -> genai.Client:

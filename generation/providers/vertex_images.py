@@ -19,7 +19,6 @@ task owns retries, and gets the service's Retry-After on the error.
 
 from __future__ import annotations
 
-import os
 import threading
 
 import google.auth.exceptions
@@ -46,10 +45,10 @@ from generation.providers.images import (
     ImageResult,
     PreviewCallback,
 )
+from generation.providers.vertex import vertex_client
 
 # A gateway in front of Vertex AI still gets the usual resource path, which
 # names a project; a local fake does not care which.
-_GATEWAY_PROJECT = "local"
 _DEFAULT_LOCATION = "us-central1"
 # ValueError: a body that is not JSON, or image bytes that are not base64.
 _FAILURES = (
@@ -102,20 +101,13 @@ class VertexImagenProvider(ImageProvider):
             return self._client
 
     def _build_client(self, base_url: str | None) -> genai.Client:
-        project = self._project or os.environ.get("GOOGLE_CLOUD_PROJECT")
-        location = self._location or os.environ.get("GOOGLE_CLOUD_LOCATION") or ""
-        if location in ("", "global"):
-            location = _DEFAULT_LOCATION
-        if base_url and not project:
-            project = _GATEWAY_PROJECT
-        # With a base_url the SDK only builds the projects/…/locations/… path
-        # when both are passed explicitly, so they always are.
-        return genai.Client(
-            vertexai=True,
-            project=project,
-            location=location,
+        # Imagen is served by regions, not by the "global" endpoint.
+        return vertex_client(
             credentials=self._credentials,
-            http_options=types.HttpOptions(base_url=base_url),
+            project=self._project,
+            location=self._location,
+            base_url=base_url,
+            default_location=_DEFAULT_LOCATION,
         )
 
     def generate(self, request: ImageRequest, *, on_preview: PreviewCallback) -> ImageResult:

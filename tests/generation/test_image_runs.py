@@ -13,7 +13,8 @@ from django.utils import timezone
 from PIL import Image
 
 from generation.events import EventName, events_from_database
-from generation.image_runs import RetryLater, delete_generation_files, folder_of
+from generation.image_files import delete_generation_files, folder_of, generation_files
+from generation.image_runs import RetryLater
 from generation.image_runs import image_generation_run as run
 from generation.models import GeneratedImage, Generation
 from generation.providers.base import ProviderError
@@ -32,19 +33,6 @@ def template(db):
 def _create(user, template, **inputs) -> Generation:
     values = {"subject": "a ceramic mug", "aspect_ratio": "16:9", "count": 2} | inputs
     return generation_create(user=user, template=template, inputs=values, language="en")
-
-
-def _stored_files(generation) -> list[str]:
-    root = folder_of(generation.pk)
-    if not default_storage.exists(root):
-        return []
-    folders, files = default_storage.listdir(root)
-    names = [f"{root}/{name}" for name in files]
-    for folder in folders:
-        names += [
-            f"{root}/{folder}/{name}" for name in default_storage.listdir(f"{root}/{folder}")[1]
-        ]
-    return sorted(names)
 
 
 def test_a_run_stores_each_image_as_png_webp_and_thumbnail(user, template):
@@ -70,20 +58,20 @@ def test_a_run_stores_each_image_as_png_webp_and_thumbnail(user, template):
             assert Image.open(file).format == "WEBP"
         assert image.bytes == default_storage.size(image.original.name)
     # Previews are gone once the images are there.
-    assert not [name for name in _stored_files(generation) if "preview" in name]
+    assert not [name for name in generation_files(generation.pk) if "preview" in name]
 
 
 def test_a_redelivered_task_does_not_store_the_images_again(user, template):
     generation = _create(user, template)
     run(generation_id=generation.pk, attempt=0, provider=ScriptedImageProvider())
-    files = _stored_files(generation)
+    files = generation_files(generation.pk)
     again = ScriptedImageProvider()
 
     assert run(generation_id=generation.pk, attempt=0, provider=again) is None
 
     assert again.requests == []  # the model was not even asked
     assert GeneratedImage.objects.filter(generation=generation).count() == 2
-    assert _stored_files(generation) == files
+    assert generation_files(generation.pk) == files
     generation.refresh_from_db()
     assert generation.image_count == 2
 
@@ -121,7 +109,7 @@ def test_a_delivery_takes_over_from_a_dead_attempt_and_clears_its_files(user, te
     assert generation.status == Status.COMPLETED
     assert generation.images.count() == 2
     assert not default_storage.exists(leftover)
-    assert all(dead_claim not in name for name in _stored_files(generation))
+    assert all(dead_claim not in name for name in generation_files(generation.pk))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -146,7 +134,7 @@ def test_an_attempt_that_lost_its_claim_records_nothing(user, template):
     assert GeneratedImage.objects.filter(generation=generation).count() == 0
     generation.refresh_from_db()
     assert generation.status == Status.RUNNING  # still the other attempt's
-    assert _stored_files(generation) == []
+    assert generation_files(generation.pk) == []
 
 
 def test_a_busy_service_puts_the_generation_back_in_line_with_backoff(user, template, settings):
@@ -225,7 +213,7 @@ def test_an_unreadable_image_from_the_service_fails_cleanly(user, template, data
     assert generation.error_message
     assert generation.image_count == 0
     assert GeneratedImage.objects.filter(generation=generation).count() == 0
-    assert _stored_files(generation) == []
+    assert generation_files(generation.pk) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -245,7 +233,7 @@ def test_stop_while_drawing_cancels_without_images(user, template):
     generation.refresh_from_db()
     assert generation.status == Status.CANCELLED
     assert generation.image_count == 0
-    assert _stored_files(generation) == []
+    assert generation_files(generation.pk) == []
 
 
 def test_stop_while_queued_cancels_before_any_drawing(user, template):
@@ -305,12 +293,12 @@ def test_deleting_a_generation_deletes_its_files(
 ):
     generation = _create(user, template)
     run(generation_id=generation.pk, attempt=0, provider=ScriptedImageProvider())
-    assert _stored_files(generation)
+    assert generation_files(generation.pk)
 
     with django_capture_on_commit_callbacks(execute=True):
         generation.delete()
 
-    assert _stored_files(generation) == []
+    assert generation_files(generation.pk) == []
 
 
 def test_delete_generation_files_ignores_a_generation_without_files(db):

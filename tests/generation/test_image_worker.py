@@ -5,7 +5,6 @@ redelivered and when a worker dies mid-job."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -15,6 +14,7 @@ import pytest
 import redis
 from PIL import Image
 
+from tests.support.event_streams import read_event_stream
 from tests.support.services import postgres_url, redis_url
 from tests.support.studio_process import (
     StudioProcess,
@@ -88,25 +88,10 @@ def create(web: StudioProcess, headers: dict, **inputs) -> str:
 
 
 def read_events(web, generation_id, headers, *, until=None, timeout=60):
-    """(id, name, data) of the events of a generation, to `done` (or `until`)."""
+    """(id, name, data) of the events of a generation, to `done` (or `until` the last)."""
     url = f"{web.url}/api/v1/generations/{generation_id}/events"
-    events = []
-    with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
-        assert response.status_code == 200
-        event_id, name, data = None, None, []
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                event_id = int(line[4:])
-            elif line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                events.append((event_id, name, json.loads("\n".join(data))))
-                if name == "done" or (until and until(events[-1])):
-                    break
-                event_id, name, data = None, None, []
-    return events
+    last = (lambda events: until(events[-1])) if until else None
+    return read_event_stream(url, headers, until=last, timeout=timeout)
 
 
 def detail(web, generation_id, headers) -> dict:
@@ -129,7 +114,13 @@ def test_an_image_job_streams_its_progress_in_order_and_stores_its_images(deploy
     web, _, _, _, headers = deployment
     generation_id = create(web, headers, count=2)
 
-    events = read_events(web, generation_id, headers)
+    first = read_events(web, generation_id, headers, until=lambda e: e[2].get("stage") == "drawing")
+    # While the image is drawn, its preview is there for its owner.
+    preview = httpx.get(web.url + first[-1][2]["preview_url"], headers=headers)
+    assert preview.status_code == 200
+    assert preview.headers["content-type"] == "image/webp"
+    rest = read_events(web, generation_id, {**headers, "Last-Event-ID": str(first[-1][0])})
+    events = first + rest
 
     ids = [event_id for event_id, _, _ in events]
     assert ids == sorted(ids)
@@ -144,8 +135,8 @@ def test_an_image_job_streams_its_progress_in_order_and_stores_its_images(deploy
     assert stages.count("drawing") == 4  # two previews of each of the two images
     percents = [data["percent"] for data in progress]
     assert percents == sorted(percents)
-    preview = httpx.get(web.url + progress[1]["preview_url"], headers=headers)
-    assert preview.status_code in (200, 404)  # gone once the images are stored
+    # Previews are gone once the images are stored.
+    assert httpx.get(web.url + progress[1]["preview_url"], headers=headers).status_code == 404
     assert events[-1][2]["status"] == "completed"
 
     result = detail(web, generation_id, headers)

@@ -4,7 +4,6 @@ deployment behind a load balancer does when readers move, stop and die."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import uuid
@@ -14,6 +13,7 @@ import pytest
 import redis
 
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
+from tests.support.event_streams import read_event_stream
 from tests.support.services import postgres_url, redis_url
 from tests.support.studio_process import (
     StudioProcess,
@@ -81,26 +81,12 @@ def read_events(process, generation_id, headers, *, after=None, deltas=None, tim
     request_headers = dict(headers)
     if after is not None:
         request_headers["Last-Event-ID"] = str(after)
+
+    def enough(events) -> bool:
+        return deltas is not None and sum(e[1] == "delta" for e in events) >= deltas
+
     url = f"{process.url}/api/v1/generations/{generation_id}/events"
-    events = []
-    with httpx.stream("GET", url, headers=request_headers, timeout=timeout) as response:
-        assert response.status_code == 200
-        event_id, name, data = None, None, []
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                event_id = int(line[4:])
-            elif line.startswith("event: "):
-                name = line[7:]
-            elif line.startswith("data: "):
-                data.append(line[6:])
-            elif line == "" and name:
-                events.append((event_id, name, json.loads("\n".join(data))))
-                if name == "done":
-                    break
-                if deltas is not None and sum(e[1] == "delta" for e in events) >= deltas:
-                    break
-                event_id, name, data = None, None, []
-    return events
+    return read_event_stream(url, request_headers, until=enough, timeout=timeout)
 
 
 def text_of(events) -> str:
