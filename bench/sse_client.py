@@ -88,6 +88,7 @@ async def read_events(
     json_body=None,
     text_of=None,
     stop_at_first: bool = False,
+    expect_status: int = 200,
 ) -> StreamResult:
     """Read a server-sent event stream to its end (or its first text), timing it.
 
@@ -98,7 +99,7 @@ async def read_events(
     if body:
         headers["Content-Type"] = "application/json"
     reader, writer, response = await _open(host, port, method, path, headers, body)
-    if response.status != 200:
+    if response.status != expect_status:
         result.error = f"HTTP {response.status}"
         writer.close()
         return result

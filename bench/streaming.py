@@ -5,9 +5,11 @@ directly, and against a minimal FastAPI proxy (bench/fastapi_proxy.py).
 
 (or `make bench`). Prints one JSON document:
 
-- `ttft`: time to first token through the whole studio (POST /api/v1/generations,
-  then its /events stream) and straight from the upstream, at 1 and at 100
-  concurrent streams; `added_ms` is the difference of the two.
+- `ttft`: time to first token through the whole studio and straight from the
+  upstream, at 1 and at 100 concurrent streams. `studio_ms` starts and reads a
+  generation in one request (POST /api/v1/generations with `Accept:
+  text/event-stream`); `studio_two_requests_ms` POSTs for the JSON, then GETs
+  its /events. `*_added_ms` is each minus `direct_ms`.
 - `studio` and `fastapi`: `streams` concurrent streams of `tokens` tokens at
   `rate` tokens/s through one studio process (daphne) and through the proxy
   (uvicorn): completion time per stream, gaps between text events, the server
@@ -166,8 +168,27 @@ class Studio:
     def __init__(self, port: int, token: str) -> None:
         self.port = port
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.body = {"template": "bench", "inputs": {"topic": "streaming"}}
 
     async def stream(self, *, stop_at_first: bool = False) -> StreamResult:
+        """Start a generation and read its events in one request (`Accept:
+        text/event-stream` on the POST)."""
+        result = StreamResult(started=time.perf_counter())
+        return await read_events(
+            HOST,
+            self.port,
+            "/api/v1/generations",
+            result,
+            method="POST",
+            headers={**self.headers, "Accept": "text/event-stream"},
+            json_body=self.body,
+            text_of=studio_text,
+            stop_at_first=stop_at_first,
+            expect_status=201,
+        )
+
+    async def stream_in_two_requests(self, *, stop_at_first: bool = False) -> StreamResult:
+        """POST /api/v1/generations for its JSON, then GET its /events."""
         result = StreamResult(started=time.perf_counter())
         created = await request(
             HOST,
@@ -175,7 +196,7 @@ class Studio:
             "POST",
             "/api/v1/generations",
             headers=self.headers,
-            json_body={"template": "bench", "inputs": {"topic": "streaming"}},
+            json_body=self.body,
         )
         if created.status != 201:
             result.error = f"create: HTTP {created.status} {created.body[:200]!r}"
@@ -305,21 +326,23 @@ async def run(args: argparse.Namespace, servers: Servers) -> dict:
     await asyncio.gather(*(proxy_stream(proxy_port) for _ in range(5)))
 
     report["ttft"] = {}
+    flows = {
+        "studio_ms": lambda: studio.stream(stop_at_first=True),
+        "studio_two_requests_ms": lambda: studio.stream_in_two_requests(stop_at_first=True),
+        "direct_ms": lambda: direct_stream(upstream, stop_at_first=True),
+    }
     for concurrency, rounds in ((1, args.ttft_samples), (100, 2)):
-        app = await ttft(lambda: studio.stream(stop_at_first=True), concurrency, rounds)
-        direct = await ttft(
-            lambda: direct_stream(upstream, stop_at_first=True), concurrency, rounds
-        )
-        app_p, direct_p = percentiles(app), percentiles(direct)
-        report["ttft"][f"concurrency_{concurrency}"] = {
-            "studio_ms": app_p,
-            "direct_ms": direct_p,
-            "added_ms": {
-                "p50": round(app_p["p50"] - direct_p["p50"], 2),
-                "p99": round(app_p["p99"] - direct_p["p99"], 2),
-            },
-        }
-        await asyncio.sleep(args.tokens / args.rate + 1)  # let the runs finish
+        figures = {}
+        for name, flow in flows.items():
+            figures[name] = percentiles(await ttft(flow, concurrency, rounds))
+            await asyncio.sleep(args.tokens / args.rate + 1)  # let the runs finish
+        direct = figures["direct_ms"]
+        for name in ("studio_ms", "studio_two_requests_ms"):
+            added = name.replace("_ms", "_added_ms")
+            figures[added] = {
+                key: round(figures[name][key] - direct[key], 2) for key in ("p50", "p99")
+            }
+        report["ttft"][f"concurrency_{concurrency}"] = figures
 
     report["studio"] = await load(studio.stream, args.streams, studio_pid)
     await asyncio.sleep(2)

@@ -145,6 +145,11 @@ def _validated_inputs(
     raise ApiError(400, errors={**messages, **errors})
 
 
+def _wants_event_stream(request: HttpRequest) -> bool:
+    """Whether the client asked for the events rather than the JSON body."""
+    return request.accepts("text/event-stream") and not request.accepts("application/json")
+
+
 @api_view("POST")
 def generation_create_view(request: HttpRequest) -> JsonResponse:
     body = json_object(request)
@@ -164,6 +169,15 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
     except (PromptRenderError, PromptSyntaxError) as exc:
         raise ApiError(400, str(exc)) from exc
     url = _absolute(request, "api:generation_detail", generation)
+    if _wants_event_stream(request):
+        # Start and follow in one round trip: the events from the first, exactly
+        # as /events would send them (which a dropped client resumes from).
+        release_request_connections()
+        response = event_stream_response(api_event_stream(generation.pk, 0))
+        response.status_code = 201
+        response["Location"] = url
+        response["X-Stream-URL"] = _absolute(request, "api:generation_events", generation)
+        return response
     response = api_response(
         {
             "id": str(generation.pk),

@@ -9,6 +9,7 @@ connection each, and every reader and run in the process shares them.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -71,7 +72,28 @@ def release_request_connections() -> None:
             connection.close()
 
 
-# The runner's writes: one thread, so that a generation's writes stay in order.
-runner_db = DatabaseThreads("generation-db", 1)
+class OrderedDatabaseThreads:
+    """Database threads where the work for one key (a generation) always goes to
+    the same thread, so that its writes stay in order, while different keys'
+    commits wait for the disk side by side. `pool(func)` runs on any of them."""
+
+    def __init__(self, name: str, workers: int) -> None:
+        self.shards = [DatabaseThreads(f"{name}-{n}", 1) for n in range(workers)]
+        self._next = itertools.cycle(self.shards)
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        return next(self._next)(func)
+
+    def ordered(self, key: Any) -> DatabaseThreads:
+        """The one thread that does all the work for `key`."""
+        return self.shards[hash(key) % len(self.shards)]
+
+    def close_connections(self) -> None:
+        for shard in self.shards:
+            shard.close_connections()
+
+
+# The runner's writes: a generation's always on the same thread, in order.
+runner_db = OrderedDatabaseThreads("generation-db", 4)
 # Stream readers' queries (polling, delivery records, the final render).
 reader_db = DatabaseThreads("stream-db", 4)

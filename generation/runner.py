@@ -33,7 +33,7 @@ from generation.database import reader_db, runner_db
 from generation.events import InProcessEventLog
 from generation.events import log as default_log
 from generation.models import Generation
-from generation.providers.base import TextProvider
+from generation.providers.base import TextProvider, TextRequest
 from generation.runs import Publisher, RunState, run_generation
 
 logger = logging.getLogger(__name__)
@@ -94,16 +94,16 @@ class GenerationRunner:
         # is gone once the response is sent.
         return contextvars.Context().run(asyncio.run_coroutine_threadsafe, coroutine, self._loop)
 
-    def submit(self, generation_id: UUID) -> None:
+    def submit(self, generation_id: UUID, *, request: TextRequest | None = None) -> None:
         # Open the log now, so a reader that arrives before the loop gets to
         # the generation already follows it live.
         self.log.open(str(generation_id))
         self.start()
-        future = self._spawn(self._run(generation_id))
+        future = self._spawn(self._run(generation_id, request))
         self._futures[generation_id] = future
         future.add_done_callback(lambda f: self._finished(generation_id, f))
 
-    async def _run(self, generation_id: UUID) -> None:
+    async def _run(self, generation_id: UUID, request: TextRequest | None) -> None:
         state = self._states[generation_id] = RunState(generation_id)
         self._tasks[generation_id] = asyncio.current_task()
         delivery = None
@@ -113,22 +113,20 @@ class GenerationRunner:
                 log=Publisher(self.log, self.bus),
                 provider=self.provider,
                 state=state,
+                request=request,
             )
         finally:
             self._states.pop(generation_id, None)
             self._tasks.pop(generation_id, None)
+            settle = runner_db.ordered(generation_id)(services.generation_settle_delivery)
             if delivery is not None:
-                await db(services.generation_settle_delivery)(
-                    generation_id=generation_id, delivery=delivery
-                )
+                await settle(generation_id=generation_id, delivery=delivery)
             else:
                 # Readers that are there get the end within moments; settle
                 # once they had the chance.
                 self.loop.call_later(
                     settings.STUDIO_DELIVERY_GRACE_SECONDS,
-                    lambda: self._spawn(
-                        db(services.generation_settle_delivery)(generation_id=generation_id)
-                    ),
+                    lambda: self._spawn(settle(generation_id=generation_id)),
                 )
 
     def _finished(self, generation_id: UUID, future: concurrent.futures.Future) -> None:

@@ -33,28 +33,13 @@ from generation.providers.base import (
     TextResult,
     estimate_tokens,
 )
-from templates_catalog.forms import labelled_values
 
 logger = logging.getLogger(__name__)
 Status = Generation.Status
 _GENERIC_ERROR = gettext_lazy("Something went wrong while generating. Please try again.")
-# A run's database work happens on the runner's database thread: never on
+# A run's database work happens on the runner's database threads: never on
 # asgiref's shared thread (where a blocked caller would stall every generation),
-# never on the event loop; one thread keeps each generation's writes in order.
-db = runner_db
-
-
-def _text_request(generation: Generation) -> TextRequest:
-    fields = list(generation.template.fields.all()) if generation.template else []
-    return TextRequest(
-        system=generation.system_prompt,
-        prompt=generation.prompt,
-        language=generation.language,
-        template_title=generation.template_title,
-        inputs=labelled_values(generation.inputs, fields, generation.language),
-        tier=generation.template.tier if generation.template else "standard",
-        continue_from=services.answer_so_far(generation),
-    )
+# never on the event loop; each generation's on one thread, so in order.
 
 
 @dataclass
@@ -110,26 +95,29 @@ async def run_generation(
     log: InProcessEventLog | Publisher,
     provider: TextProvider | None = None,
     state: RunState | None = None,
+    request: TextRequest | None = None,
 ) -> str | None:
     """Stream one queued generation from its provider into the event log and the
-    database. Returns the delivery outcome when the run itself decides it (an
-    unexpected error), None otherwise."""
+    database. `request` is what to ask the model, when the caller has it already
+    (the request that queued the generation does). Returns the delivery outcome
+    when the run itself decides it (an unexpected error), None otherwise."""
     publisher = log if isinstance(log, Publisher) else Publisher(log)
     key = str(generation_id)
     provider = provider or get_text_provider()
     state = state or RunState(generation_id)
+    db = runner_db.ordered(generation_id)
     publisher.open(key)
     try:
         try:
-            generation = await db(services.generation_start)(
-                generation_id=generation_id, provider=provider.name, model=provider.model
+            if request is None:
+                request = await db(_load_text_request)(generation_id)
+            started = request is not None and await db(services.generation_start)(
+                generation_id=generation_id,
+                provider=provider.name,
+                model=provider.model_for(request.tier),
             )
-            if generation is None:
+            if not started:
                 return None
-            request = await db(_text_request)(generation)
-            model = provider.model_for(request.tier)
-            if model != provider.model:
-                await db(Generation.objects.filter(pk=generation_id).update)(model=model)
         except Exception:
             # Never leave a generation queued or running with nobody working on it.
             logger.exception("generation %s could not be started", generation_id)
@@ -146,6 +134,11 @@ async def run_generation(
             return await _stream_into(key, request, publisher, provider, state)
     finally:
         publisher.close(key)
+
+
+def _load_text_request(generation_id: UUID) -> TextRequest | None:
+    generation = Generation.objects.select_related("template").filter(pk=generation_id).first()
+    return services.generation_text_request(generation) if generation else None
 
 
 async def _stream_into(
@@ -184,7 +177,7 @@ async def _stream_into(
         output = "".join(state.emitted)
         fields.setdefault("output_tokens", estimate_tokens(output))
         fields.setdefault("input_tokens", estimate_tokens(request.system + request.prompt))
-        generation = await db(services.generation_finish)(
+        generation = await runner_db.ordered(state.generation_id)(services.generation_finish)(
             generation_id=state.generation_id,
             status=status,
             output=output,

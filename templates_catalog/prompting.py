@@ -11,9 +11,11 @@ used, so `{0.__class__}` is plain text.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import jinja2
 from django.utils.translation import gettext as _
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
@@ -136,13 +138,21 @@ def unknown_names(source: str, field_names: Iterable[str]) -> list[str]:
     return sorted(referenced_names(source) - set(field_names))
 
 
+@functools.lru_cache(maxsize=512)
+def _compiled(source: str) -> jinja2.Template:
+    """A checked and compiled prompt body; compiling costs more than rendering,
+    and the same few hundred bodies are rendered again and again."""
+    parse_prompt(source)
+    return _env.from_string(source)
+
+
 def render_prompt(source: str, values: Mapping[str, Any]) -> str:
     """Render a prompt body with exactly these field values and nothing else."""
-    parse_prompt(source)
+    template = _compiled(source)
     chunks: list[str] = []
     size = 0
     try:
-        for chunk in _env.from_string(source).generate(dict(values)):
+        for chunk in template.generate(dict(values)):
             size += len(chunk)
             if size > MAX_PROMPT_CHARS:
                 raise PromptRenderError(_("The rendered prompt is too long."))

@@ -553,3 +553,45 @@ async def test_events_of_another_person_or_without_a_token_are_refused(async_cli
     response = await async_client.get(url, headers={"Authorization": "Bearer ais_wrong"})
     assert response.status_code == 401
     await asyncio.to_thread(runner.wait, streaming.pk, 30)
+
+
+async def test_asking_for_event_stream_starts_and_streams_in_one_request(
+    async_client, secret, user, settings
+):
+    settings.STUDIO_DEMO_TOKENS_PER_SECOND = 300
+    template = await sync_to_async(template_with_fields)()
+    response = await async_client.post(
+        GENERATIONS_URL,
+        json.dumps({"template": template.slug, "inputs": {"recipient": "Sato"}}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {secret}", "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 201
+    assert response["Content-Type"] == "text/event-stream; charset=utf-8"
+    chunks = [chunk async for chunk in response.streaming_content]
+    generation = await Generation.objects.aget(user=user)
+    assert response["Location"] == f"http://testserver{detail_url(generation)}"
+    assert response["X-Stream-URL"] == f"http://testserver{detail_url(generation)}/events"
+    events = parse(b"".join(chunks))
+    assert events[-1][1] == "done"
+    assert events[-1][2]["status"] == "completed"
+    assert "".join(data["text"] for _id, name, data in events if name == "delta") == (
+        generation.output
+    )
+    assert "Sato" in generation.output
+    # The same events as /events replays, ids included: a dropped client resumes there.
+    _response, replayed = await read_events(async_client, generation, secret)
+    assert parse(b"".join(replayed)) == events
+
+
+async def test_asking_for_event_stream_with_bad_inputs_still_gets_json_errors(async_client, secret):
+    template = await sync_to_async(template_with_fields)()
+    response = await async_client.post(
+        GENERATIONS_URL,
+        json.dumps({"template": template.slug, "inputs": {}}),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {secret}", "Accept": "text/event-stream"},
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"]["recipient"]
+    assert not await Generation.objects.aexists()

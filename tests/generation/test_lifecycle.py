@@ -175,6 +175,26 @@ async def test_a_lone_token_is_not_held_back(settings):
     assert first_token_delay < 0.3 + 0.04
 
 
+def test_checkpoints_save_the_text_of_running_generations_only():
+    running = GenerationFactory(status=Status.RUNNING, output="")
+    other = GenerationFactory(status=Status.RUNNING, output="untouched")
+    finished = GenerationFactory(status=Status.COMPLETED, output="The whole answer")
+    first_token_at = timezone.now()
+    services.generation_checkpoint(
+        checkpoints=[
+            services.Checkpoint(running.pk, "Half an answer, 日本語\x01", 2, first_token_at),
+            services.Checkpoint(finished.pk, "Half", 2, first_token_at),
+        ]
+    )
+    running.refresh_from_db()
+    assert (running.output, running.events_before_text) == ("Half an answer, 日本語\x01", 2)
+    assert running.first_token_at == first_token_at
+    other.refresh_from_db()
+    assert other.output == "untouched"
+    finished.refresh_from_db()
+    assert (finished.output, finished.first_token_at) == ("The whole answer", None)
+
+
 # --- Leases: a process that died -----------------------------------------
 
 
