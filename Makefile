@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo test bench bench-images lint format messages browser clean
+.PHONY: install demo test bench bench-images bench-limiter lint format messages browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: install
 
 bench-images: install
 	$(VENV)/bin/python -m bench.images $(ARGS)
+
+bench-limiter: install
+	$(VENV)/bin/python -m bench.limiter $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from generation.database import release_request_connections
 from generation.image_files import folder_of
+from generation.limits import LimitExceeded
 from generation.models import GeneratedImage, Generation
 from generation.payloads import error_payload, usage_payload
 from generation.services import generation_cancel, generation_create
@@ -168,6 +169,8 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
         )
     except (PromptRenderError, PromptSyntaxError) as exc:
         raise ApiError(400, str(exc)) from exc
+    except LimitExceeded as exc:
+        raise ApiError(429, exc.message, retry_after=exc.retry_after) from exc
     url = _absolute(request, "api:generation_detail", generation)
     if _wants_event_stream(request):
         # Start and follow in one round trip: the events from the first, exactly

@@ -10,7 +10,10 @@ def _delete_image_files(sender, instance, **kwargs) -> None:
     from generation.image_files import delete_generation_files
 
     if instance.kind == "image":
-        transaction.on_commit(lambda: delete_generation_files(instance.pk))
+        # Read the id now: by the time the deletion commits, delete() has
+        # cleared the instance's pk.
+        generation_id = instance.pk
+        transaction.on_commit(lambda: delete_generation_files(generation_id))
 
 
 class GenerationConfig(AppConfig):

@@ -49,15 +49,16 @@ from generation.models import GeneratedImage, Generation
 from generation.providers.base import ProviderError
 from generation.providers.images import (
     ASPECT_RATIOS,
-    MAX_IMAGES_PER_REQUEST,
     ImagePreview,
     ImageProvider,
     ImageRequest,
     ImageResult,
     get_image_provider,
     is_retryable,
+    requested_images,
     retry_after_of,
 )
+from generation.usage import estimated_cost_micros, usage_settle
 from templates_catalog.forms import labelled_values
 
 logger = logging.getLogger(__name__)
@@ -87,16 +88,12 @@ def image_request(generation: Generation) -> ImageRequest:
     that image templates take from fields of these names."""
     inputs = generation.inputs
     aspect_ratio = str(inputs.get("aspect_ratio") or "1:1")
-    try:
-        count = int(inputs.get("count") or 1)
-    except (TypeError, ValueError):
-        count = 1
     fields = list(generation.template.fields.all()) if generation.template else []
     return ImageRequest(
         prompt=generation.prompt,
         negative_prompt=str(inputs.get("negative_prompt") or ""),
         aspect_ratio=aspect_ratio if aspect_ratio in ASPECT_RATIOS else "1:1",
-        count=min(max(count, 1), MAX_IMAGES_PER_REQUEST),
+        count=requested_images(inputs),
         language=generation.language,
         template_title=generation.template_title,
         tier=generation.template.tier if generation.template else "standard",
@@ -142,18 +139,23 @@ def _claim(generation_id: UUID, provider: ImageProvider) -> str | RetryLater | N
 
 
 def _finish(generation_id: UUID, *, claim: str | None = None, **fields) -> bool:
-    """End the generation (if `claim` still holds it) and send its last events."""
-    updated = (
-        Generation.objects.filter(pk=generation_id, status__in=Generation.UNFINISHED)
-        .filter(**({"claim": claim} if claim else {}))
-        .update(
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-            claim="",
-            progress={},
-            **fields,
+    """End the generation (if `claim` still holds it), settle its usage and send
+    its last events."""
+    cost = estimated_cost_micros(model=fields.get("model", ""), images=fields.get("image_count", 0))
+    with transaction.atomic():
+        updated = (
+            Generation.objects.filter(pk=generation_id, status__in=Generation.UNFINISHED)
+            .filter(**({"claim": claim} if claim else {}))
+            .update(
+                finished_at=timezone.now(),
+                lease_expires_at=None,
+                claim="",
+                progress={},
+                **fields,
+            )
         )
-    )
+        if updated:
+            usage_settle(generation_ids=[generation_id], cost_micros=cost)
     if updated:
         transaction.on_commit(lambda: image_events_publish_end(generation_id=generation_id))
     return bool(updated)

@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from templates_catalog.models import Template
@@ -92,7 +93,6 @@ class Generation(models.Model):
         related_name="continuations",
         verbose_name=_("continues"),
     )
-
     # The process running an unfinished generation renews this; once it lapses
     # that process is gone and the generation is marked failed (runner.reap).
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -117,6 +117,12 @@ class Generation(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="generation_user_recent"),
+            # How many a person has running (generation.limits).
+            models.Index(
+                fields=["user"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="generation_user_unfinished",
+            ),
             # The reaper's two questions: whose lease lapsed, whose delivery is pending.
             models.Index(
                 fields=["lease_expires_at"],
@@ -146,6 +152,12 @@ class Generation(models.Model):
     def time_to_first_token(self) -> float | None:
         if self.first_token_at and self.created_at:
             return (self.first_token_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def queue_wait(self) -> float | None:
+        if self.started_at and self.created_at:
+            return (self.started_at - self.created_at).total_seconds()
         return None
 
     @property
@@ -188,3 +200,74 @@ class GeneratedImage(models.Model):
     @property
     def files(self) -> list[models.fields.files.FieldFile]:
         return [self.original, self.webp, self.thumbnail]
+
+
+class UsageRecord(models.Model):
+    """One generation's use of the model: what it used, what it cost, how long it
+    waited. Kept when the generation is deleted from history, so that quotas,
+    dashboards and costs count everything that was used (generation.limits,
+    generation.usage)."""
+
+    generation = models.OneToOneField(
+        Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+    )
+    template = models.ForeignKey(
+        Template, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_records"
+    )
+    template_title = models.CharField(_("template"), max_length=200)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=Template.Kind, default=Template.Kind.TEXT
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Generation.Status, default=Generation.Status.QUEUED
+    )
+    provider = models.CharField(_("provider"), max_length=40, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
+    images = models.PositiveSmallIntegerField(_("images"), default=0)
+    # What counts against the person's quotas: the reservation while the
+    # generation is unfinished, what it used once it ended (at most what it
+    # reserved), nothing if it failed.
+    charged_output_tokens = models.PositiveIntegerField(_("charged output tokens"), default=0)
+    charged_images = models.PositiveSmallIntegerField(_("charged images"), default=0)
+    # From the price table in settings (STUDIO_PRICES), in millionths of a US dollar.
+    estimated_cost_micros = models.PositiveBigIntegerField(_("estimated cost"), default=0)
+    created_at = models.DateTimeField(_("queued at"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    first_token_at = models.DateTimeField(_("first token at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"], name="usage_user_period")]
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
+
+    def __str__(self) -> str:
+        return f"{self.template_title} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def estimated_cost(self) -> float:
+        return self.estimated_cost_micros / 1_000_000
+
+    @property
+    def queue_wait(self) -> float | None:
+        if self.started_at:
+            return (self.started_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        if self.first_token_at:
+            return (self.first_token_at - self.created_at).total_seconds()
+        return None
+
+    @property
+    def duration(self) -> float | None:
+        if self.finished_at:
+            return (self.finished_at - self.created_at).total_seconds()
+        return None

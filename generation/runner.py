@@ -35,6 +35,7 @@ from generation.events import log as default_log
 from generation.models import Generation
 from generation.providers.base import TextProvider, TextRequest
 from generation.runs import Publisher, RunState, run_generation
+from generation.slots import renew_slots
 
 logger = logging.getLogger(__name__)
 db = runner_db
@@ -149,13 +150,15 @@ class GenerationRunner:
         self.loop.call_soon_threadsafe(self._cancel_task, generation_id)
         return True
 
-    def _cancel_task(self, generation_id: UUID) -> None:
+    def _cancel_task(self, generation_id: UUID, tries: int = 20) -> None:
         task = self._tasks.get(generation_id)
         if task is not None:
             task.cancel()
+        elif generation_id in self._futures and tries:
+            # Submitted, and its task about to start: cancel it once it has
+            # (it then leaves the line and sends `done`).
+            self.loop.call_soon(self._cancel_task, generation_id, tries - 1)
         elif generation_id in self._futures:
-            # Submitted but not started yet: it is cancelled in the database
-            # already, or will see the request when it starts.
             self._futures[generation_id].cancel()
 
     def wait(self, generation_id: UUID, timeout: float | None = None) -> None:
@@ -234,6 +237,7 @@ class GenerationRunner:
         held = list(self._futures)
         if held:
             await db(services.generation_renew_leases)(generation_ids=held)
+            await renew_slots([str(generation_id) for generation_id in held])
         for generation_id in await db(services.generation_reap)():
             logger.warning("generation %s failed: the process running it stopped", generation_id)
             await db(services.generation_settle_delivery)(generation_id=generation_id)

@@ -33,6 +33,7 @@ from generation.providers.base import (
     TextResult,
     estimate_tokens,
 )
+from generation.slots import slots_for
 
 logger = logging.getLogger(__name__)
 Status = Generation.Status
@@ -107,31 +108,47 @@ async def run_generation(
     state = state or RunState(generation_id)
     db = runner_db.ordered(generation_id)
     publisher.open(key)
+
+    def tell_position(position: int) -> None:
+        publisher.append(key, EventName.QUEUED, {"position": position})
+
+    started = False
     try:
-        try:
-            if request is None:
-                request = await db(_load_text_request)(generation_id)
-            started = request is not None and await db(services.generation_start)(
-                generation_id=generation_id,
-                provider=provider.name,
-                model=provider.model_for(request.tier),
+        async with slots_for(provider.name).slot(key, tell_position):
+            try:
+                if request is None:
+                    request = await db(_load_text_request)(generation_id)
+                started = request is not None and await db(services.generation_start)(
+                    generation_id=generation_id,
+                    provider=provider.name,
+                    model=provider.model_for(request.tier),
+                )
+                if not started:
+                    return None
+            except Exception:
+                # Never leave a generation queued or running with nobody working on it.
+                logger.exception("generation %s could not be started", generation_id)
+                await db(services.generation_finish)(
+                    generation_id=generation_id,
+                    status=Status.FAILED,
+                    output="",
+                    error_code="unknown_error",
+                    error_message=str(_GENERIC_ERROR),
+                    events_before_text=publisher.last_id(key),
+                )
+                return Generation.Delivery.UNKNOWN_ERROR
+            # Messages the run stores (errors) are read by the person who started it.
+            with translation.override(request.language):
+                return await _stream_into(key, request, publisher, provider, state)
+    except asyncio.CancelledError:
+        if not started:
+            # Stopped while it waited in line: it never reached the model.
+            generation = await db(services.generation_cancel_waiting)(
+                generation_id=generation_id, events_before_text=publisher.last_id(key)
             )
-            if not started:
-                return None
-        except Exception:
-            # Never leave a generation queued or running with nobody working on it.
-            logger.exception("generation %s could not be started", generation_id)
-            await db(services.generation_finish)(
-                generation_id=generation_id,
-                status=Status.FAILED,
-                output="",
-                error_code="unknown_error",
-                error_message=str(_GENERIC_ERROR),
-            )
-            return Generation.Delivery.UNKNOWN_ERROR
-        # Messages the run stores (errors) are read by the person who started it.
-        with translation.override(request.language):
-            return await _stream_into(key, request, publisher, provider, state)
+            if generation is not None:
+                publisher.append(key, EventName.DONE, done_payload(generation))
+        raise
     finally:
         publisher.close(key)
 
@@ -174,6 +191,9 @@ async def _stream_into(
 
     async def finish(status: str, **fields) -> None:
         flush()
+        if not state.emitted:
+            # No text: every event so far (its place in line) came before it.
+            state.events_before_text = publisher.last_id(key)
         output = "".join(state.emitted)
         fields.setdefault("output_tokens", estimate_tokens(output))
         fields.setdefault("input_tokens", estimate_tokens(request.system + request.prompt))
@@ -181,6 +201,7 @@ async def _stream_into(
             generation_id=state.generation_id,
             status=status,
             output=output,
+            model=provider.model_for(request.tier),
             events_before_text=state.events_before_text,
             first_token_at=state.first_token_at,
             **fields,

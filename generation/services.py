@@ -15,12 +15,17 @@ from django.db import connections, router, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 
+from generation import limits
 from generation.events import INTERRUPTED
-from generation.models import Generation
-from generation.providers.base import TextRequest
+from generation.models import Generation, UsageRecord
+from generation.providers import get_text_provider
+from generation.providers.base import TextProvider, TextRequest
+from generation.providers.images import requested_images
 from generation.signals import generation_finished
+from generation.slots import slots_for
+from generation.usage import estimated_cost_micros, usage_record_create, usage_settle
 from templates_catalog.forms import labelled_values
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.services import template_render_prompt
@@ -81,19 +86,51 @@ def generation_continue(*, generation: Generation) -> Generation:
 
 
 def _queue(*, template_fields: list[TemplateField] | None = None, **fields: Any) -> Generation:
-    """Record a queued generation and start it once the row is committed: a text
-    generation on this process's runner (leased to this process), an image
-    generation as a Celery task (generation.image_runs)."""
+    """Record a queued generation, with its reservation against the person's
+    quotas, and start it once the row is committed: a text generation on this
+    process's runner (leased to this process), an image generation as a Celery
+    task (generation.image_runs). Raises limits.LimitExceeded."""
     from generation.runner import runner
 
-    if fields["kind"] == Template.Kind.IMAGE:
-        return _queue_image(**fields)
-    generation = Generation.objects.create(lease_expires_at=_lease_end(), **fields)
-    # What to ask the model is worked out here, on the request's own thread, so
-    # that the runner's threads only write.
-    request = generation_text_request(generation, fields=template_fields)
-    transaction.on_commit(lambda: runner.submit(generation.pk, request=request))
+    with transaction.atomic():
+        if fields["kind"] == Template.Kind.IMAGE:
+            reservation = limits.reserve(
+                user=fields["user"], kind=fields["kind"], images=requested_images(fields["inputs"])
+            )
+            generation = _queue_image(**fields)
+        else:
+            _refuse_when_the_line_is_full(runner.provider or get_text_provider())
+            reservation = limits.reserve(user=fields["user"], kind=fields["kind"])
+            generation = Generation.objects.create(lease_expires_at=_lease_end(), **fields)
+        usage_record_create(
+            generation=generation,
+            output_tokens=reservation.output_tokens,
+            images=reservation.images,
+        )
+        if generation.kind == Template.Kind.TEXT:
+            # What to ask the model is worked out here, on the request's own
+            # thread, so that the runner's threads only write.
+            request = generation_text_request(
+                generation, fields=template_fields, max_output_tokens=reservation.output_tokens
+            )
+            transaction.on_commit(lambda: runner.submit(generation.pk, request=request))
     return generation
+
+
+def _refuse_when_the_line_is_full(provider: TextProvider) -> None:
+    waiting = slots_for(provider.name).waiting()
+    if waiting >= settings.STUDIO_MAX_QUEUED_GENERATIONS:
+        raise limits.LimitExceeded(
+            ngettext(
+                "The studio is very busy: %(count)d generation is waiting for the model. "
+                "Please try again in a minute.",
+                "The studio is very busy: %(count)d generations are waiting for the model. "
+                "Please try again in a minute.",
+                waiting,
+            )
+            % {"count": waiting},
+            retry_after=30,
+        )
 
 
 def _queue_image(**fields: Any) -> Generation:
@@ -123,22 +160,31 @@ def _send_image_task(generation: Generation) -> None:
         logger.exception("the image task for %s could not be queued", generation.pk)
         with translation.override(generation.language):
             message = gettext("The image service is not available right now. Please try again.")
-        Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
-            status=Status.FAILED,
-            error_code="queue_unavailable",
-            error_message=message,
-            finished_at=timezone.now(),
-            lease_expires_at=None,
-        )
+        with transaction.atomic():
+            Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+                status=Status.FAILED,
+                error_code="queue_unavailable",
+                error_message=message,
+                finished_at=timezone.now(),
+                lease_expires_at=None,
+            )
+            usage_settle(generation_ids=[generation.pk])
         image_events_publish_end(generation_id=generation.pk)
 
 
 def generation_text_request(
-    generation: Generation, *, fields: list[TemplateField] | None = None
+    generation: Generation,
+    *,
+    fields: list[TemplateField] | None = None,
+    max_output_tokens: int | None = None,
 ) -> TextRequest:
-    """What to ask the model for a text generation."""
+    """What to ask the model for a text generation: at most the output tokens it
+    reserved of the person's quota."""
     if fields is None:
         fields = list(generation.template.fields.all()) if generation.template else []
+    if max_output_tokens is None:
+        reserved = UsageRecord.objects.filter(generation=generation)
+        max_output_tokens = reserved.values_list("charged_output_tokens", flat=True).first() or 0
     return TextRequest(
         system=generation.system_prompt,
         prompt=generation.prompt,
@@ -147,6 +193,7 @@ def generation_text_request(
         inputs=labelled_values(generation.inputs, fields, generation.language),
         tier=generation.template.tier if generation.template else "standard",
         continue_from=answer_so_far(generation),
+        max_output_tokens=max_output_tokens,
     )
 
 
@@ -252,9 +299,11 @@ def generation_finish(
     error_message: str = "",
     events_before_text: int | None = None,
     first_token_at: datetime | None = None,
+    model: str = "",
 ) -> Generation:
-    """Store how a run ended, in one statement. Returns the stored outcome (the
-    fields of `done` and `error`; the rest of the row is not loaded)."""
+    """Store how a run ended, and settle its usage record (generation.usage).
+    Returns the stored outcome (the fields of `done` and `error`; the rest of
+    the row is not loaded)."""
     fields: dict[str, Any] = {
         "status": status,
         "output": output,
@@ -270,8 +319,30 @@ def generation_finish(
         fields["events_before_text"] = events_before_text
     if first_token_at is not None:
         fields["first_token_at"] = first_token_at
-    Generation.objects.filter(pk=generation_id).update(**fields)
+    cost = estimated_cost_micros(
+        model=model, input_tokens=input_tokens, output_tokens=output_tokens
+    )
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation_id).update(**fields)
+        usage_settle(generation_ids=[generation_id], cost_micros=cost)
     return Generation(pk=generation_id, **fields)
+
+
+def generation_cancel_waiting(*, generation_id: UUID, events_before_text: int) -> Generation | None:
+    """End a generation stopped while it waited in line for the model (cancelled
+    now, or already by generation_cancel); None if it is gone."""
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation_id, status=Status.QUEUED).update(
+            status=Status.CANCELLED,
+            finish_reason="cancelled",
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        Generation.objects.filter(pk=generation_id, output="").update(
+            events_before_text=events_before_text
+        )
+        usage_settle(generation_ids=[generation_id])
+    return Generation.objects.filter(pk=generation_id).first()
 
 
 def generation_cancel(*, generation: Generation) -> None:
@@ -284,16 +355,23 @@ def generation_cancel(*, generation: Generation) -> None:
     Generation.objects.filter(pk=generation.pk, status__in=Generation.UNFINISHED).update(
         cancel_requested_at=now
     )
-    stopped = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
-        status=Status.CANCELLED, finish_reason="cancelled", finished_at=now, lease_expires_at=None
-    )
+    with transaction.atomic():
+        stopped = Generation.objects.filter(pk=generation.pk, status=Status.QUEUED).update(
+            status=Status.CANCELLED,
+            finish_reason="cancelled",
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        if stopped:
+            usage_settle(generation_ids=[generation.pk])
     if generation.kind == Template.Kind.IMAGE:
         # The worker holding a running one sees the request at its next step.
         if stopped:
             from generation.image_events import image_events_publish_end
 
             image_events_publish_end(generation_id=generation.pk)
-    elif not stopped:
+    else:
+        # Running, or waiting in line: its run stops, leaves the line and sends `done`.
         runner.cancel(generation.pk)
 
 
@@ -326,15 +404,17 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
                     "The server running this generation stopped. "
                     "The text generated before that is kept."
                 )
-        updated = Generation.objects.filter(
-            pk=generation_id, status=status, lease_expires_at__lt=horizon
-        ).update(
-            status=Status.FAILED,
-            error_code=INTERRUPTED,
-            error_message=message,
-            finished_at=now,
-            lease_expires_at=None,
-        )
+        with transaction.atomic():
+            updated = Generation.objects.filter(
+                pk=generation_id, status=status, lease_expires_at__lt=horizon
+            ).update(
+                status=Status.FAILED,
+                error_code=INTERRUPTED,
+                error_message=message,
+                finished_at=now,
+                lease_expires_at=None,
+            )
+            usage_settle(generation_ids=[generation_id])
         if updated:
             reaped.append(generation_id)
             if kind == Template.Kind.IMAGE:

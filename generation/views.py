@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import translation
-from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import push_url
+from django.utils.formats import date_format
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect, push_url
 
+from generation.charts import bar_chart
+from generation.dashboards import (
+    USAGE_EXPORTS,
+    USAGE_PERIODS,
+    USAGE_SORT_LABELS,
+    DayUsage,
+    StaffUsageForm,
+    quota_meters,
+    staff_usage_by_model,
+    staff_usage_by_person,
+    staff_usage_by_template,
+    usage_by_day,
+    usage_by_template,
+    usage_csv,
+    usage_period_days,
+    usage_sort,
+    usage_total,
+    usd,
+)
 from generation.database import release_request_connections
+from generation.exports import EXPORT_FORMATS, export_response
+from generation.history import HistoryFilterForm, history_delete, history_generations, parse_ids
+from generation.limits import LimitExceeded, allowance_of
 from generation.models import GeneratedImage, Generation
 from generation.services import generation_cancel, generation_continue, generation_create
 from generation.sse import event_stream_response, last_event_id
@@ -44,6 +74,8 @@ def _start(
             )
         except (PromptRenderError, PromptSyntaxError) as exc:
             form.add_error(None, str(exc))
+        except LimitExceeded as exc:
+            form.add_error(None, exc.message)
     context = {"template": template, "form": form, "generation": generation}
     if request.htmx:
         response = render(request, "templates_catalog/template_detail.html#workspace", context)
@@ -87,7 +119,11 @@ def generation_continue_view(request: HttpRequest, pk) -> HttpResponse:
     previous = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
     if previous.finish_reason != "length":
         return redirect(previous)
-    return redirect(generation_continue(generation=previous))
+    try:
+        return redirect(generation_continue(generation=previous))
+    except LimitExceeded as exc:
+        messages.error(request, exc.message)
+        return redirect(previous)
 
 
 @require_GET
@@ -115,10 +151,190 @@ async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 @login_required
 def history(request: HttpRequest) -> HttpResponse:
+    filters = HistoryFilterForm(request.GET, user=request.user)
     generations = (
-        Generation.objects.for_user(request.user)
+        history_generations(user=request.user, filters=filters.applied)
         .defer("system_prompt", "prompt", "output", "progress")
+        .annotate(template_slug=F("template__slug"), template_status=F("template__status"))
         .prefetch_related(Prefetch("images", GeneratedImage.objects.filter(index=0)))
     )
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "generation/history.html", {"page": page})
+    template_name = "generation/history.html"
+    if request.htmx and request.htmx.target == "history":
+        template_name += "#history"
+    return render(request, template_name, {"page": page, "filters": filters})
+
+
+def _back_to_history(request: HttpRequest) -> str:
+    """Where the person came from in their history (`next`, if it is on this site)."""
+    url = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return reverse("generation:history")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def history_export(request: HttpRequest) -> HttpResponse:
+    """A download of everything the search and filters match (GET), or of the
+    rows selected (POST `ids`), as CSV, JSON or Markdown."""
+    params = request.POST if request.method == "POST" else request.GET
+    format_name = params.get("format", "")
+    if format_name not in EXPORT_FORMATS:
+        messages.error(request, _("Choose CSV, JSON or Markdown to export."))
+        return redirect(_back_to_history(request))
+    if request.method == "POST":
+        ids = parse_ids(request.POST.getlist("ids"))
+        if not ids:
+            messages.error(request, _("Select at least one generation first."))
+            return redirect(_back_to_history(request))
+        generations = Generation.objects.for_user(request.user).filter(pk__in=ids)
+    else:
+        filters = HistoryFilterForm(request.GET, user=request.user)
+        generations = history_generations(user=request.user, filters=filters.applied)
+    response = export_response(generations=generations, format_name=format_name)
+    release_request_connections()  # the rows are read on the readers' threads
+    return response
+
+
+def _after_delete(request: HttpRequest, count: int) -> HttpResponse:
+    if request.htmx and (request.htmx.target or "").startswith("row-"):
+        return HttpResponse("")  # the row is swapped out; nothing else changes
+    if count:
+        messages.success(
+            request,
+            ngettext("Deleted %(count)d generation.", "Deleted %(count)d generations.", count)
+            % {"count": count},
+        )
+    url = _back_to_history(request)
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def generation_delete(request: HttpRequest, pk) -> HttpResponse:
+    """GET asks to confirm (the page without JavaScript); POST deletes."""
+    generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    if not generation.is_finished:
+        messages.error(request, _("This generation is still running. Stop it first."))
+        url = generation.get_absolute_url()
+        return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    if request.method == "GET":
+        context = {
+            "generations": [generation],
+            "action": reverse("generation:delete", args=[generation.pk]),
+            "next": _back_to_history(request),
+        }
+        return render(request, "generation/delete_confirm.html", context)
+    return _after_delete(request, history_delete(user=request.user, ids=[generation.pk]))
+
+
+@require_POST
+@login_required
+def history_delete_selected(request: HttpRequest) -> HttpResponse:
+    """Delete the rows selected; without `confirmed` (no JavaScript to ask), ask first."""
+    ids = parse_ids(request.POST.getlist("ids"))
+    if not ids:
+        messages.error(request, _("Select at least one generation first."))
+        return redirect(_back_to_history(request))
+    if not request.POST.get("confirmed"):
+        context = {
+            "generations": Generation.objects.for_user(request.user).filter(pk__in=ids),
+            "action": reverse("generation:delete_selected"),
+            "next": _back_to_history(request),
+        }
+        return render(request, "generation/delete_confirm.html", context)
+    return _after_delete(request, history_delete(user=request.user, ids=ids))
+
+
+# Usage -------------------------------------------------------------------------
+
+# The per-template chart shows the templates used most; the table lists them all.
+USAGE_CHART_ROWS = 12
+_STAFF_BREAKDOWNS = {
+    "people": staff_usage_by_person,
+    "templates": staff_usage_by_template,
+    "models": staff_usage_by_model,
+}
+
+
+def _daily_charts(daily: list[DayUsage]) -> list[tuple[str, SafeString]]:
+    def series(measure: str) -> list[tuple[str, float]]:
+        return [(date_format(day.day, "n/j"), getattr(day, measure)) for day in daily]
+
+    return [
+        (_("Output tokens"), bar_chart(series("output_tokens"), title=_("Output tokens per day"))),
+        (_("Images"), bar_chart(series("images"), title=_("Images per day"))),
+        (
+            _("Estimated cost"),
+            bar_chart(
+                series("cost_micros"),
+                title=_("Estimated cost per day (US dollars)"),
+                format_value=lambda micros: usd(int(micros)),
+            ),
+        ),
+    ]
+
+
+@require_GET
+@login_required
+def usage(request: HttpRequest) -> HttpResponse:
+    """A person's own usage: where they stand against their plan, and what they
+    used by day and by template over the period chosen (`?days=7|30|90`)."""
+    days = usage_period_days(request.GET.get("days"))
+    allowance = allowance_of(request.user)
+    daily = usage_by_day(request.user, days=days)
+    templates = usage_by_template(request.user, days=days, sort="generations")
+    context = {
+        "days": days,
+        "periods": USAGE_PERIODS,
+        "allowance": allowance,
+        "meters": quota_meters(allowance),
+        "daily": daily,
+        "charts": _daily_charts(daily),
+        "templates": templates,
+        "templates_chart": bar_chart(
+            [(row.name, row.generations) for row in templates[:USAGE_CHART_ROWS]],
+            title=_("Generations per template"),
+            horizontal=True,
+        ),
+        "total": usage_total(templates),
+    }
+    template_name = "generation/usage.html"
+    if request.htmx and request.htmx.target == "usage-period":
+        template_name += "#period"
+    return render(request, template_name, context)
+
+
+def _csv_download(text: str, filename: str) -> HttpResponse:
+    response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
+@require_GET
+@staff_member_required
+def staff_usage(request: HttpRequest) -> HttpResponse:
+    """Everyone's usage in a period, by person, template and model, each also
+    as a CSV download (`?export=people|templates|models`)."""
+    form = StaffUsageForm(request.GET)
+    period, sort = form.period, usage_sort(request.GET.get("sort"))
+    export = request.GET.get("export")
+    if export is not None and export not in USAGE_EXPORTS:
+        messages.error(request, _("Choose people, templates or models to export."))
+    elif export and form.is_valid():
+        rows = _STAFF_BREAKDOWNS[export](period, sort=sort)
+        name = f"ai-studio-usage-{export}-{period.first:%Y%m%d}-{period.last:%Y%m%d}.csv"
+        return _csv_download(usage_csv(rows, breakdown=export), name)
+    breakdowns = {key: breakdown(period, sort=sort) for key, breakdown in _STAFF_BREAKDOWNS.items()}
+    context = {
+        "form": form,
+        "period": period,
+        "sort": sort,
+        "columns": USAGE_SORT_LABELS.items(),
+        "breakdowns": breakdowns,
+        "total": usage_total(breakdowns["people"]),
+    }
+    return render(request, "generation/staff_usage.html", context)

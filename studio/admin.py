@@ -1,4 +1,5 @@
-"""Staff's view of API tokens: who holds which, when it was used, and revoking it."""
+"""Staff's view of API tokens (who holds which, when it was used, revoking it) and
+of plans (their limits, and who is on which)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from studio.models import ApiToken
+from studio.models import ApiToken, Plan, PlanMembership
 from studio.services import api_token_revoke
 
 
@@ -59,3 +60,37 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+class PlanMembershipInline(admin.TabularInline):
+    model = PlanMembership
+    autocomplete_fields = ["user"]
+    extra = 0
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Limits per plan; an empty limit is no limit. People not listed on a plan
+    are on the default one."""
+
+    list_display = (
+        "name",
+        "is_default",
+        "max_concurrent",
+        "requests_per_minute",
+        "daily_output_tokens",
+        "monthly_output_tokens",
+        "daily_images",
+        "monthly_images",
+    )
+    list_editable = ("max_concurrent", "requests_per_minute")
+    inlines = [PlanMembershipInline]
+
+
+@admin.register(PlanMembership)
+class PlanMembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "plan", "since")
+    list_filter = ("plan",)
+    list_select_related = ("user", "plan")
+    search_fields = ("user__username", "user__email")
+    autocomplete_fields = ["user"]

@@ -28,17 +28,27 @@ class ApiError(Exception):
     """Raised inside an API view to answer with an error: a message, or messages by field."""
 
     def __init__(
-        self, status: int, message: str = "", *, errors: dict[str, list[str]] | None = None
+        self,
+        status: int,
+        message: str = "",
+        *,
+        errors: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.errors = errors
+        self.retry_after = retry_after
 
     def response(self) -> JsonResponse:
         if self.errors is not None:
-            return api_response({"errors": self.errors}, status=self.status)
-        return api_error(self.status, self.message)
+            response = api_response({"errors": self.errors}, status=self.status)
+        else:
+            response = api_error(self.status, self.message)
+        if self.retry_after is not None:
+            response["Retry-After"] = str(self.retry_after)
+        return response
 
 
 def api_response(data: dict[str, Any], status: int = 200) -> JsonResponse:

@@ -1,4 +1,5 @@
-"""Per-person API tokens: how scripts and other programs call the JSON API."""
+"""Per-person API tokens (how scripts call the JSON API) and plans (what each
+person may use)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,74 @@ class ApiToken(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class PlanQuerySet(models.QuerySet["Plan"]):
+    def default(self) -> Plan | None:
+        return self.filter(is_default=True).first()
+
+
+class Plan(models.Model):
+    """What a person may use: how many generations at once and a minute, and how
+    many output tokens and images a day and a month. An empty limit is no limit."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    is_default = models.BooleanField(
+        _("default plan"),
+        default=False,
+        help_text=_("The plan of everyone who has not been given another one."),
+    )
+    max_concurrent = models.PositiveIntegerField(
+        _("generations at once"), null=True, blank=True, default=2
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("generations a minute"), null=True, blank=True, default=10
+    )
+    daily_output_tokens = models.PositiveIntegerField(
+        _("output tokens a day"), null=True, blank=True
+    )
+    monthly_output_tokens = models.PositiveIntegerField(
+        _("output tokens a month"), null=True, blank=True
+    )
+    daily_images = models.PositiveIntegerField(_("images a day"), null=True, blank=True)
+    monthly_images = models.PositiveIntegerField(_("images a month"), null=True, blank=True)
+
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("plan")
+        verbose_name_plural = _("plans")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=models.Q(is_default=True),
+                name="one_default_plan",
+                violation_error_message=_("Only one plan can be the default."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlanMembership(models.Model):
+    """A person on a plan other than the default."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="plan_membership",
+        verbose_name=_("user"),
+    )
+    plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, related_name="memberships", verbose_name=_("plan")
+    )
+    since = models.DateTimeField(_("since"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("plan membership")
+        verbose_name_plural = _("plan memberships")
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.plan}"

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "template_partials",
     "csp",
@@ -273,6 +274,38 @@ STUDIO_DELIVERY_GRACE_SECONDS = env_float("STUDIO_DELIVERY_GRACE_SECONDS", 5.0)
 STUDIO_LEASE_SECONDS = env_float("STUDIO_LEASE_SECONDS", 30.0)
 # Redis for the event log and signals across processes; unset: one process, in memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
+
+# --- Limits and usage --------------------------------------------------------
+# Text generations talking to the model at once, per provider, across every
+# process (through Redis with REDIS_URL); the rest wait in line, first come
+# first served, and are told their place.
+STUDIO_MAX_CONCURRENT_GENERATIONS = int(env_float("STUDIO_MAX_CONCURRENT_GENERATIONS", 32))
+# How many may wait in line; past that a request is refused with 429.
+STUDIO_MAX_QUEUED_GENERATIONS = int(env_float("STUDIO_MAX_QUEUED_GENERATIONS", 500))
+# Whether people's plans (studio.Plan: generations at once and a minute, daily
+# and monthly output tokens and images) are enforced.
+STUDIO_ENFORCE_PLANS = env_bool("STUDIO_ENFORCE_PLANS", True)
+# Output tokens reserved against a person's quota when a text generation starts
+# (its answer is capped at what was reserved; the rest is given back).
+STUDIO_QUOTA_TOKEN_RESERVATION = int(
+    env_float("STUDIO_QUOTA_TOKEN_RESERVATION", STUDIO_MAX_OUTPUT_TOKENS or 4096)
+)
+# Estimated prices by model name: US dollars per million input and output
+# tokens, and per image. JSON in STUDIO_PRICES_JSON replaces the table; models
+# missing from it are counted as free. Check your provider's current prices.
+STUDIO_PRICES = {
+    "gpt-4.1": {"input": 2.0, "output": 8.0},
+    "gpt-4.1-mini": {"input": 0.4, "output": 1.6},
+    "gpt-4o-mini": {"input": 0.15, "output": 0.6},
+    "gemini-2.5-flash": {"input": 0.3, "output": 2.5},
+    "gemini-2.5-pro": {"input": 1.25, "output": 10.0},
+    "imagen-4.0-generate-001": {"image": 0.04},
+    "demo": {},
+}
+if os.environ.get("STUDIO_PRICES_JSON"):
+    import json
+
+    STUDIO_PRICES = json.loads(os.environ["STUDIO_PRICES_JSON"])
 
 # --- Images ----------------------------------------------------------------
 # Image model names are settings: models are retired (gpt-image-1 was in 2026).

@@ -15,7 +15,13 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin, TranslationStackedInline
 
 from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
-from templates_catalog.models import Category, Template, TemplateField, translated_names
+from templates_catalog.models import (
+    Category,
+    FavouriteTemplate,
+    Template,
+    TemplateField,
+    translated_names,
+)
 from templates_catalog.prompting import PromptRenderError, PromptSyntaxError, unknown_names
 from templates_catalog.services import template_render_prompt
 
@@ -143,3 +149,19 @@ class TemplateAdmin(TranslationAdmin):
             "language": language,
         }
         return render(request, "admin/templates_catalog/template/preview.html", context)
+
+
+@admin.register(FavouriteTemplate)
+class FavouriteTemplateAdmin(admin.ModelAdmin):
+    """Read-only: favourites are each person's own; staff only look (which templates are loved)."""
+
+    list_display = ("template", "user", "created_at")
+    list_filter = ("template__category",)
+    list_select_related = ("template", "user")
+    search_fields = ("user__username", "template__slug", "template__title_ja", "template__title_en")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

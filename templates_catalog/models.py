@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -224,9 +225,34 @@ class TemplateField(models.Model):
             raise ValidationError(errors)
 
 
+class FavouriteTemplate(models.Model):
+    """A template a person starred, to find it again on the home page."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="favourite_templates",
+        verbose_name=_("user"),
+    )
+    template = models.ForeignKey(
+        Template, on_delete=models.CASCADE, related_name="favourites", verbose_name=_("template")
+    )
+    created_at = models.DateTimeField(_("added at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "template"], name="favourite_once_per_person")
+        ]
+        verbose_name = _("favourite template")
+        verbose_name_plural = _("favourite templates")
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ {self.template}"
+
+
 def translated_names(field: str) -> list[str]:
     """The per-language column names of a translated field, default language first."""
-    from django.conf import settings
     from modeltranslation.utils import build_localized_fieldname
 
     return [build_localized_fieldname(field, code) for code, _name in settings.LANGUAGES]

@@ -8,4 +8,5 @@ urlpatterns = [
     path("templates/", views.template_list, name="list"),
     path("categories/<slug:category_slug>/", views.template_list, name="category"),
     path("t/<slug:slug>/", views.template_detail, name="template"),
+    path("t/<slug:slug>/favourite/", views.template_favourite, name="favourite"),
 ]

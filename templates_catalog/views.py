@@ -1,18 +1,23 @@
-"""Browsing the catalogue: categories, search, and a template's page with its form."""
+"""Browsing the catalogue: categories, search, a template's page with its form,
+and each person's favourite and recently used templates."""
 
 from __future__ import annotations
 
+from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Max, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
+from generation.history import rerun_source
 from templates_catalog.forms import form_data_from_inputs, template_form
-from templates_catalog.models import Category, Template, TemplateQuerySet
+from templates_catalog.models import Category, FavouriteTemplate, Template, TemplateQuerySet
 
 LIST_PAGE_SIZE = 24
 MAX_QUERY_LENGTH = 100
+RECENTLY_USED_COUNT = 6
 
 
 def templates_visible_to(user) -> TemplateQuerySet:
@@ -32,7 +37,37 @@ def home(request: HttpRequest) -> HttpResponse:
             Prefetch("templates", queryset=Template.objects.published(), to_attr="published")
         )
     )
-    return render(request, "templates_catalog/home.html", {"categories": categories})
+    context = {"categories": categories}
+    if request.user.is_authenticated:
+        favourites = [
+            favourite.template
+            for favourite in FavouriteTemplate.objects.filter(
+                user=request.user, template__status=Template.Status.PUBLISHED
+            ).select_related("template__category")
+        ]
+        context |= {
+            "favourites": favourites,
+            "favourite_ids": {template.pk for template in favourites},
+            "recently_used": recently_used_templates(request.user),
+        }
+    return render(request, "templates_catalog/home.html", context)
+
+
+def recently_used_templates(user, *, limit: int = RECENTLY_USED_COUNT) -> TemplateQuerySet:
+    """The published templates of the person's latest generations, most recent first."""
+    return (
+        Template.objects.published()
+        .filter(generations__user=user)
+        .annotate(last_used_at=Max("generations__created_at"))
+        .select_related("category")
+        .order_by("-last_used_at", "pk")[:limit]
+    )
+
+
+def favourite_template_ids(user) -> set[int]:
+    if not user.is_authenticated:
+        return set()
+    return set(FavouriteTemplate.objects.filter(user=user).values_list("template_id", flat=True))
 
 
 @require_GET
@@ -50,6 +85,7 @@ def template_list(request: HttpRequest, category_slug: str | None = None) -> Htt
         "query": query,
         "category": category,
         "categories": Category.objects.all(),
+        "favourite_ids": favourite_template_ids(request.user),
     }
     template_name = "templates_catalog/template_list.html"
     if request.htmx and request.htmx.target == "results":
@@ -63,10 +99,42 @@ def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
         templates_visible_to(request.user).select_related("category"), slug=slug
     )
     fields = list(template.fields.all())
-    initial = None
+    initial, rerun_of = None, None
     if request.GET.get("sample"):
         initial = form_data_from_inputs(template.sample_inputs or {}, fields)
-    form = template_form(template, initial=initial, fields=fields)
-    return render(
-        request, "templates_catalog/template_detail.html", {"template": template, "form": form}
-    )
+    elif generation_id := request.GET.get("from"):
+        rerun_of = rerun_source(user=request.user, template=template, generation_id=generation_id)
+        if rerun_of:
+            initial = form_data_from_inputs(rerun_of.inputs, fields)
+    context = {
+        "template": template,
+        "form": template_form(template, initial=initial, fields=fields),
+        "rerun_of": rerun_of,
+        "favourite_ids": favourite_template_ids(request.user) & {template.pk},
+    }
+    return render(request, "templates_catalog/template_detail.html", context)
+
+
+@require_POST
+@login_required
+def template_favourite(request: HttpRequest, slug: str) -> HttpResponse:
+    """Star (`favourite=1`) or unstar (`favourite=0`) a template; saying it twice is harmless."""
+    template = get_object_or_404(templates_visible_to(request.user), slug=slug)
+    favourite = request.POST.get("favourite") == "1"
+    if favourite:
+        FavouriteTemplate.objects.get_or_create(user=request.user, template=template)
+    else:
+        FavouriteTemplate.objects.filter(user=request.user, template=template).delete()
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = template.get_absolute_url()
+    if request.htmx:
+        context = {
+            "template": template,
+            "favourite_ids": {template.pk} if favourite else set(),
+            "next_url": next_url,
+        }
+        return render(request, "templates_catalog/template_detail.html#favourite", context)
+    return redirect(next_url)

@@ -5,6 +5,7 @@ from asgiref.sync import SyncToAsync
 from django.db import connections
 
 from generation.runner import close_database_connections
+from generation.slots import reset_slots
 from tests.factories import UserFactory
 
 
@@ -25,6 +26,9 @@ def _test_settings(settings, tmp_path):
     # The runner's lease upkeep only where a test asks for it.
     settings.STUDIO_LEASE_SECONDS = 3600
     settings.LANGUAGE_CODE = "en"
+    # Plans' limits only where a test is about them (tests/generation/test_limits.py).
+    settings.STUDIO_ENFORCE_PLANS = False
+    reset_slots()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -132,3 +132,32 @@ def image_template(**kwargs) -> Template:
         order=4,
     )
     return template
+
+
+class FavouriteTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "templates_catalog.FavouriteTemplate"
+
+    user = factory.SubFactory(UserFactory)
+    template = factory.SubFactory(TemplateFactory)
+
+
+class UsageRecordFactory(factory.django.DjangoModelFactory):
+    """A finished generation's usage; `created_at` can be set (aware)."""
+
+    class Meta:
+        model = "generation.UsageRecord"
+
+    user = factory.SubFactory(UserFactory)
+    template = factory.SubFactory(TemplateFactory)
+    template_title = factory.LazyAttribute(
+        lambda record: record.template.title_en if record.template else "A deleted template"
+    )
+    status = "completed"
+    provider = "demo"
+    model = "demo-model"
+    input_tokens = 50
+    output_tokens = 100
+    images = 0
+    charged_output_tokens = factory.LazyAttribute(lambda record: record.output_tokens)
+    charged_images = factory.LazyAttribute(lambda record: record.images)

@@ -7,6 +7,8 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 
 @dataclass(frozen=True, slots=True)
 class TextRequest:
@@ -20,6 +22,17 @@ class TextRequest:
     tier: str = "standard"
     # An earlier answer that stopped at the length limit, to be continued.
     continue_from: str = ""
+    # The most output tokens this answer may use (what it reserved of the
+    # person's quota); 0: STUDIO_MAX_OUTPUT_TOKENS.
+    max_output_tokens: int = 0
+
+    @property
+    def output_token_limit(self) -> int:
+        """The cap to send the model (0: the model's own limit)."""
+        configured = settings.STUDIO_MAX_OUTPUT_TOKENS
+        if self.max_output_tokens and configured:
+            return min(self.max_output_tokens, configured)
+        return self.max_output_tokens or configured
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,11 +129,14 @@ class DemoTextProvider(TextProvider):
     async def stream(self, request: TextRequest) -> AsyncIterator[TextDelta | TextResult]:
         delay = 1 / self.tokens_per_second if self.tokens_per_second > 0 else 0
         tokens = split_tokens(compose_demo_answer(request))
+        finish_reason = "stop"
+        if request.output_token_limit and len(tokens) > request.output_token_limit:
+            tokens, finish_reason = tokens[: request.output_token_limit], "length"
         for token in tokens:
             await asyncio.sleep(delay)
             yield TextDelta(token)
         yield TextResult(
-            finish_reason="stop",
+            finish_reason=finish_reason,
             input_tokens=estimate_tokens(request.system + request.prompt),
             output_tokens=len(tokens),
         )

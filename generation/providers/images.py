@@ -12,8 +12,9 @@ connections), so providers do not retry themselves: the task owns retries.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
@@ -79,6 +80,15 @@ class ImageProvider(ABC):
         """Draw `request.count` images; call `on_preview` with partial renderings as
         they arrive (from the calling thread). Raise ProviderError on failure, and
         ProviderError("content_filter", ...) when every image was withheld."""
+
+
+def requested_images(inputs: Mapping[str, Any]) -> int:
+    """How many images a generation asks for: its `count` field (1 by default)."""
+    try:
+        count = int(inputs.get("count") or 1)
+    except (TypeError, ValueError):
+        count = 1
+    return min(max(count, 1), MAX_IMAGES_PER_REQUEST)
 
 
 def is_retryable(error: ProviderError) -> bool:

@@ -103,8 +103,8 @@ class OpenAIChatProvider(TextProvider):
         model = self.model_for(request.tier)
         client = self._client()
         options: dict[str, Any] = {}
-        if settings.STUDIO_MAX_OUTPUT_TOKENS:
-            options["max_completion_tokens"] = settings.STUDIO_MAX_OUTPUT_TOKENS
+        if request.output_token_limit:
+            options["max_completion_tokens"] = request.output_token_limit
         # Passed with each request, so changed settings apply to a client already built.
         timeout = openai.Timeout(
             settings.STUDIO_PROVIDER_READ_TIMEOUT, connect=settings.STUDIO_PROVIDER_CONNECT_TIMEOUT

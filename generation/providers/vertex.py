@@ -173,7 +173,7 @@ class VertexGeminiProvider(TextProvider):
                 _("Vertex AI is not set up on this site. Please tell the site administrator."),
             ) from exc
 
-    def _config(self, system: str | None) -> types.GenerateContentConfig:
+    def _config(self, system: str | None, max_tokens: int) -> types.GenerateContentConfig:
         # Settings are read for every request, so changing them needs no new client.
         retry = types.HttpRetryOptions(
             attempts=settings.STUDIO_PROVIDER_RETRIES + 1,
@@ -191,7 +191,7 @@ class VertexGeminiProvider(TextProvider):
             system_instruction=system,
             # No tools are offered, so there is nothing for the SDK to call.
             automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
-            max_output_tokens=settings.STUDIO_MAX_OUTPUT_TOKENS or None,
+            max_output_tokens=max_tokens or None,
             http_options=http_options,
         )
 
@@ -208,7 +208,9 @@ class VertexGeminiProvider(TextProvider):
         pump = asyncio.create_task(
             _pump(
                 client.aio.models.generate_content_stream(
-                    model=model, contents=contents, config=self._config(system)
+                    model=model,
+                    contents=contents,
+                    config=self._config(system, request.output_token_limit),
                 ),
                 chunks,
             )

@@ -4,6 +4,7 @@ from django import template
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
+from generation.limits import Allowance, allowance_of
 from generation.rendering import render_markdown
 
 register = template.Library()
@@ -42,3 +43,13 @@ def progress_text(state: dict | None) -> str:
             "seconds": data.get("retry_in", "?")
         }
     return gettext("Starting…")
+
+
+@register.simple_tag(takes_context=True)
+def plan_allowance(context) -> Allowance | None:
+    """Where the person at the page stands against their plan (None: no limits)."""
+    user = context["request"].user
+    if not user.is_authenticated:
+        return None
+    allowance = allowance_of(user)
+    return allowance if allowance.plan is not None else None

@@ -292,13 +292,14 @@ def test_deleting_a_generation_deletes_its_files(
     user, template, django_capture_on_commit_callbacks
 ):
     generation = _create(user, template)
-    run(generation_id=generation.pk, attempt=0, provider=ScriptedImageProvider())
-    assert generation_files(generation.pk)
+    generation_id = generation.pk  # delete() clears the instance's pk
+    run(generation_id=generation_id, attempt=0, provider=ScriptedImageProvider())
+    assert generation_files(generation_id)
 
     with django_capture_on_commit_callbacks(execute=True):
         generation.delete()
 
-    assert generation_files(generation.pk) == []
+    assert generation_files(generation_id) == []
 
 
 def test_delete_generation_files_ignores_a_generation_without_files(db):

@@ -4,24 +4,16 @@ deployment behind a load balancer does when readers move, stop and die."""
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 
 import httpx
 import pytest
-import redis
 
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
 from tests.support.event_streams import read_event_stream
 from tests.support.services import postgres_url, redis_url
-from tests.support.studio_process import (
-    StudioProcess,
-    drop_postgres_database,
-    fresh_postgres_database,
-    prepare,
-    studio_environment,
-)
+from tests.support.studio_process import StudioProcess, openai_deployment
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -38,31 +30,16 @@ def upstream():
 @pytest.fixture(scope="module")
 def deployment(upstream, tmp_path_factory):
     """Two web processes (and a spare to kill) on one database and one Redis."""
-    server_url = postgres_url()
-    redis_address = redis_url()
-    name = f"studio_processes_{os.getpid()}"
-    data_dir = tmp_path_factory.mktemp("processes")
-    env = studio_environment(
-        data_dir,
-        DATABASE_URL=fresh_postgres_database(server_url, name),
-        REDIS_URL=redis_address,
-        STUDIO_LLM_PROVIDER="openai",
-        OPENAI_BASE_URL=upstream.url + "/v1",
-        OPENAI_API_KEY="test-key",
-        STUDIO_OPENAI_MODEL="fake-model",
+    with openai_deployment(
+        upstream.url,
+        tmp_path_factory.mktemp("processes"),
+        postgres=postgres_url(),
+        redis_address=redis_url(),
         # A process that dies is noticed within a few seconds here (30 s by default).
         STUDIO_LEASE_SECONDS="3",
         STUDIO_CHECKPOINT_SECONDS="0.2",
-    )
-    token = prepare(env)
-    processes = {
-        name: StudioProcess(env, data_dir / f"{name}.log") for name in ("a", "b", "doomed")
-    }
-    yield processes, {"Authorization": f"Bearer {token}"}
-    for process in processes.values():
-        process.stop()
-    drop_postgres_database(server_url, name)
-    redis.Redis.from_url(redis_address).flushdb()
+    ) as deployed:
+        yield deployed
 
 
 def create(process: StudioProcess, headers: dict) -> str:

@@ -3,6 +3,7 @@ for tests and benchmarks that need more than one process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -68,6 +70,8 @@ def studio_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "STUDIO_DATA_DIR": str(data_dir),
         "STUDIO_LOG_LEVEL": "WARNING",
+        # Plans' limits are tested on their own (tests/generation/test_limits.py).
+        "STUDIO_ENFORCE_PLANS": "false",
     }
     return env | overrides
 
@@ -182,3 +186,36 @@ class WorkerProcess:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+@contextlib.contextmanager
+def openai_deployment(
+    upstream_url: str, data_dir: Path, *, postgres: str, redis_address: str, **overrides: str
+) -> Iterator[tuple[dict[str, StudioProcess], dict[str, str]]]:
+    """Web processes `a`, `b` and `doomed` (a spare to kill) on a fresh database
+    and one Redis, with the OpenAI provider pointed at `upstream_url`; yields them
+    and the headers of an API token."""
+    import redis
+
+    name = f"studio_{data_dir.name}_{os.getpid()}".replace("-", "_")
+    env = studio_environment(
+        data_dir,
+        DATABASE_URL=fresh_postgres_database(postgres, name),
+        REDIS_URL=redis_address,
+        STUDIO_LLM_PROVIDER="openai",
+        OPENAI_BASE_URL=upstream_url + "/v1",
+        OPENAI_API_KEY="test-key",
+        STUDIO_OPENAI_MODEL="fake-model",
+        **overrides,
+    )
+    token = prepare(env)
+    processes = {
+        process: StudioProcess(env, data_dir / f"{process}.log") for process in ("a", "b", "doomed")
+    }
+    try:
+        yield processes, {"Authorization": f"Bearer {token}"}
+    finally:
+        for process in processes.values():
+            process.stop()
+        drop_postgres_database(postgres, name)
+        redis.Redis.from_url(redis_address).flushdb()

@@ -1,0 +1,111 @@
+"""The line for the model across processes: web processes sharing PostgreSQL and
+Redis, the real OpenAI provider, and a fake upstream that counts how many
+requests it serves at once."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
+from tests.support.event_streams import read_event_stream
+from tests.support.services import postgres_url, redis_url
+from tests.support.studio_process import StudioProcess, openai_deployment
+
+pytestmark = pytest.mark.timeout(240)
+
+CAPACITY = 3
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    # 10 tokens 0.05 s apart: each answer holds its slot for about half a second.
+    with OpenAIFakeServer(Behaviour(tokens=default_tokens(10), token_interval=0.05)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def deployment(upstream, tmp_path_factory):
+    """Two web processes (and a spare to kill) on one database and one Redis."""
+    with openai_deployment(
+        upstream.url,
+        tmp_path_factory.mktemp("slots"),
+        postgres=postgres_url(),
+        redis_address=redis_url(),
+        STUDIO_MAX_CONCURRENT_GENERATIONS=str(CAPACITY),
+        STUDIO_LEASE_SECONDS="3",
+    ) as deployed:
+        yield deployed
+
+
+def create(process: StudioProcess, headers: dict) -> str:
+    response = httpx.post(
+        f"{process.url}/api/v1/generations",
+        json={"template": "bench", "inputs": {"topic": "lines"}},
+        headers=headers,
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def events_of(process: StudioProcess, generation_id: str, headers: dict):
+    url = f"{process.url}/api/v1/generations/{generation_id}/events"
+    return read_event_stream(url, headers, timeout=120)
+
+
+def test_fifty_clients_on_two_processes_never_exceed_the_cap(deployment, upstream):
+    (processes, headers) = deployment
+    web = [processes["a"], processes["b"]]
+    upstream.max_in_flight = 0
+    served_before = upstream.completed
+    # Fifty people press Generate one after another, on either process.
+    ids = [create(web[n % 2], headers) for n in range(50)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        streams = list(
+            pool.map(lambda pair: events_of(web[pair[0] % 2], pair[1], headers), enumerate(ids))
+        )
+    assert upstream.max_in_flight == CAPACITY
+    assert upstream.completed - served_before == 50
+    for events in streams:
+        assert events[-1][1] == "done"
+        assert events[-1][2]["status"] == "completed"
+    places = [
+        [data["position"] for _, name, data in events if name == "queued"] for events in streams
+    ]
+    assert sum(1 for told in places if told) >= 40  # nearly everyone waited
+    for told in places:
+        assert told == sorted(told, reverse=True)  # a place only ever goes down
+        assert all(position >= 1 for position in told)
+    # The first place each was told grows with its arrival: nobody is put
+    # behind someone who came later (a place may be the same if a slot freed
+    # between two arrivals).
+    first = [told[0] for told in places if told]
+    assert sum(b < a for a, b in zip(first, first[1:], strict=False)) <= CAPACITY
+
+
+def test_a_killed_processs_slots_come_back_after_its_lease(deployment, upstream):
+    (processes, headers) = deployment
+    doomed, a = processes["doomed"], processes["a"]
+    # Three long answers on the doomed process take every slot.
+    upstream.enqueue(*[Behaviour(tokens=default_tokens(400), token_interval=0.05)] * CAPACITY)
+    held = [create(doomed, headers) for _ in range(CAPACITY)]
+    for generation_id in held:
+        read_event_stream(
+            f"{a.url}/api/v1/generations/{generation_id}/events",
+            headers,
+            until=lambda events: any(name == "delta" for _, name, _ in events),
+            timeout=30,
+        )
+    doomed.kill()
+    killed = time.monotonic()
+    waiting = create(a, headers)
+    events = events_of(a, waiting, headers)
+    started = time.monotonic() - killed
+    assert [data["position"] for _, name, data in events if name == "queued"][:1] == [1]
+    assert events[-1][2]["status"] == "completed"
+    # The dead answers would have held their slots for 20 s; their leases lapse in 3.
+    assert started < 15
