@@ -58,6 +58,7 @@ from generation.providers.images import (
     requested_images,
     retry_after_of,
 )
+from generation.slots import image_slots_for
 from generation.usage import estimated_cost_micros, usage_settle
 from templates_catalog.forms import labelled_values
 
@@ -70,9 +71,11 @@ _STARTED, _DRAWN, _PROCESSING = 5, 85, 90
 
 @dataclass(frozen=True, slots=True)
 class RetryLater:
-    """Deliver the job again in `seconds`."""
+    """Deliver the job again in `seconds`; `waiting` when it waits its turn
+    rather than after a failure (waits do not count against the retries)."""
 
     seconds: float
+    waiting: bool = False
 
 
 class _Cancelled(Exception):
@@ -123,7 +126,7 @@ def _claim(generation_id: UUID, provider: ImageProvider) -> str | RetryLater | N
             return None
         lease = generation.lease_expires_at
         if generation.status == Status.RUNNING and generation.claim and lease and lease > now:
-            return RetryLater((lease - now).total_seconds() + 1)
+            return RetryLater((lease - now).total_seconds() + 1, waiting=True)
         generation.status = Status.RUNNING
         generation.claim = token
         generation.started_at = generation.started_at or now
@@ -165,9 +168,10 @@ class _LeaseKeeper:
     """Renews the attempt's lease from a thread of its own while the model draws
     (a single request may take a minute or more without a word)."""
 
-    def __init__(self, generation_id: UUID, claim: str) -> None:
+    def __init__(self, generation_id: UUID, claim: str, line=None) -> None:
         self.generation_id = generation_id
         self.claim = claim
+        self.line = line
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="image-lease", daemon=True)
@@ -187,6 +191,8 @@ class _LeaseKeeper:
                     pk=self.generation_id, claim=self.claim, status=Status.RUNNING
                 ).update(lease_expires_at=_lease_end())
                 self.lost = self.lost or not renewed
+                if self.line is not None:
+                    self.line.keep(str(self.generation_id))
         except Exception:
             logger.exception("the lease of image generation %s was not renewed", self.generation_id)
         finally:
@@ -305,9 +311,27 @@ def image_generation_run(
     """Run one delivery of an image generation's task. Returns when to try again,
     if the task should; records every other outcome on the generation."""
     provider = provider or get_image_provider()
+    line, key = image_slots_for(provider.name), str(generation_id)
+    if line is not None and line.take(key):
+        # Every slot for this model is busy: wait in line (its place on the page
+        # is its place among the queued image generations).
+        return RetryLater(settings.STUDIO_IMAGE_SLOT_POLL_SECONDS, waiting=True)
     claim = _claim(generation_id, provider)
     if not isinstance(claim, str):
+        if claim is None and line is not None:
+            line.give_back(key)  # finished or stopped: nobody needs the slot
+        # Otherwise a live attempt holds the generation, and the slot with it.
         return claim
+    try:
+        return _run_claimed(generation_id, claim, provider, attempt=attempt, line=line)
+    finally:
+        if line is not None:
+            line.give_back(key)
+
+
+def _run_claimed(
+    generation_id: UUID, claim: str, provider: ImageProvider, *, attempt: int, line
+) -> RetryLater | None:
     generation = Generation.objects.select_related("template").get(pk=generation_id)
     # Whatever an attempt that died left behind.
     delete_generation_files(generation_id, keep=claim)
@@ -315,17 +339,17 @@ def image_generation_run(
     with translation.override(generation.language):
         run = _Attempt(generation_id, claim, image_request(generation))
         try:
-            return _draw(run, provider, attempt=attempt)
+            return _draw(run, provider, attempt=attempt, line=line)
         except _ClaimLost:
             run.discard()
             return None
 
 
-def _draw(run: _Attempt, provider: ImageProvider, *, attempt: int) -> RetryLater | None:
+def _draw(run: _Attempt, provider: ImageProvider, *, attempt: int, line) -> RetryLater | None:
     generation_id, claim = run.generation_id, run.claim
     try:
         run.progress({"stage": "starting", "percent": _STARTED, "images": run.request.count})
-        with _LeaseKeeper(generation_id, claim) as lease:
+        with _LeaseKeeper(generation_id, claim, line) as lease:
             result = provider.generate(run.request, on_preview=run.on_preview)
         if lease.lost:
             raise _ClaimLost

@@ -269,12 +269,38 @@ class RedisSlots(Slots):
             pipe.zadd(self.keys[0], mapping, xx=True).zadd(self.keys[2], mapping, xx=True)
             await pipe.execute()
 
-    def waiting(self) -> int:
+    # From threads and worker processes (image generations in Celery): the
+    # same line through a blocking client.
+
+    @property
+    def sync_client(self):
         if self._sync_client is None:
             import redis
 
             self._sync_client = redis.Redis.from_url(self.url, decode_responses=True)
+            self._sync_try = self._sync_client.register_script(_TRY)
             self._waiting_script = self._sync_client.register_script(_WAITING)
+        return self._sync_client
+
+    def take(self, key: str) -> int:
+        """A slot for `key` now (0), or its place in line, which it keeps while
+        it asks again before its lease lapses."""
+        self.sync_client  # noqa: B018  (registers the scripts)
+        args = [self._now_ms(), self._lease_ms(), self.capacity, key]
+        return int(self._sync_try(keys=self.keys, args=args)[0])
+
+    def give_back(self, key: str) -> None:
+        pipe = self.sync_client.pipeline(transaction=True)
+        pipe.zrem(self.keys[0], key).zrem(self.keys[1], key).zrem(self.keys[2], key)
+        pipe.execute()
+
+    def keep(self, key: str) -> None:
+        """Renew the lease of `key`'s slot (while a long request runs)."""
+        expiry = self._now_ms() + self._lease_ms()
+        self.sync_client.zadd(self.keys[0], {key: expiry}, xx=True)
+
+    def waiting(self) -> int:
+        self.sync_client  # noqa: B018
         return int(self._waiting_script(keys=self.keys, args=[self._now_ms()]))
 
 
@@ -300,6 +326,17 @@ async def renew_slots(keys: list[str]) -> None:
             await slots.renew(keys)
         except Exception:
             logger.warning("could not renew the slot leases", exc_info=True)
+
+
+def image_slots_for(provider: str) -> RedisSlots | None:
+    """The line of an image provider, shared by every worker through Redis; None
+    without Redis (the workers' own concurrency is the limit then)."""
+    if not settings.REDIS_URL:
+        return None
+    slots = _slots.get(f"image:{provider}")
+    if slots is None:
+        slots = _slots[f"image:{provider}"] = RedisSlots(f"image:{provider}", settings.REDIS_URL)
+    return slots  # type: ignore[return-value]
 
 
 def reset_slots() -> None:

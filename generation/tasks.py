@@ -10,8 +10,10 @@ from generation.image_runs import RetryLater, image_generation_run
 
 
 @shared_task(bind=True, name="generation.generate_images", max_retries=None)
-def generate_images(self, generation_id: str) -> None:
-    """Draw the images of one generation (idempotent: see generation.image_runs)."""
-    outcome = image_generation_run(generation_id=UUID(generation_id), attempt=self.request.retries)
+def generate_images(self, generation_id: str, failures: int = 0) -> None:
+    """Draw the images of one generation (idempotent: see generation.image_runs).
+    `failures` counts the deliveries that failed; waiting one's turn is not one."""
+    outcome = image_generation_run(generation_id=UUID(generation_id), attempt=failures)
     if isinstance(outcome, RetryLater):
-        raise self.retry(countdown=outcome.seconds)
+        failures += 0 if outcome.waiting else 1
+        raise self.retry(countdown=outcome.seconds, kwargs={"failures": failures})

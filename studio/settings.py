@@ -321,6 +321,9 @@ STUDIO_IMAGE_REQUEST_TIMEOUT = env_float("STUDIO_IMAGE_REQUEST_TIMEOUT", 180.0)
 STUDIO_DEMO_IMAGE_SECONDS = env_float("STUDIO_DEMO_IMAGE_SECONDS", 2.0)
 # Images larger than this many pixels are refused (decompression bombs).
 STUDIO_IMAGE_MAX_PIXELS = int(env_float("STUDIO_IMAGE_MAX_PIXELS", 40_000_000))
+# Seconds between two asks of an image job waiting for a slot of its model
+# (STUDIO_MAX_CONCURRENT_GENERATIONS per image provider, with REDIS_URL).
+STUDIO_IMAGE_SLOT_POLL_SECONDS = env_float("STUDIO_IMAGE_SLOT_POLL_SECONDS", 2.0)
 # The longer side of thumbnails, in pixels, and the quality of the WebP copies.
 STUDIO_IMAGE_THUMBNAIL_SIZE = int(env_float("STUDIO_IMAGE_THUMBNAIL_SIZE", 384))
 STUDIO_IMAGE_WEBP_QUALITY = int(env_float("STUDIO_IMAGE_WEBP_QUALITY", 85))

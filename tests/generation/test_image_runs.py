@@ -316,3 +316,55 @@ def _file():
     from django.core.files.base import ContentFile
 
     return ContentFile(_png())
+
+
+# --- The line for an image model (with Redis) --------------------------------------
+
+
+@pytest.fixture
+def image_line(settings):
+    import redis
+
+    from generation.slots import image_slots_for, reset_slots
+    from tests.support.services import redis_url
+
+    settings.REDIS_URL = redis_url()
+    settings.STUDIO_MAX_CONCURRENT_GENERATIONS = 1
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    reset_slots()
+    yield image_slots_for(ScriptedImageProvider.name)
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    reset_slots()
+
+
+def test_an_image_job_waits_its_turn_when_every_slot_of_its_model_is_busy(
+    user, template, image_line
+):
+    generation = _create(user, template)
+    assert image_line.take("another-job") == 0  # drawing elsewhere
+    provider = ScriptedImageProvider()
+
+    outcome = run(generation_id=generation.pk, attempt=0, provider=provider)
+
+    assert outcome == RetryLater(2.0, waiting=True)
+    assert provider.requests == []
+    generation.refresh_from_db()
+    assert generation.status == Status.QUEUED
+    assert image_line.waiting() == 1
+
+    image_line.give_back("another-job")
+    assert run(generation_id=generation.pk, attempt=0, provider=provider) is None
+    generation.refresh_from_db()
+    assert generation.status == Status.COMPLETED
+    # Its slot was given back: the next job draws at once.
+    assert image_line.take("next-job") == 0
+    assert image_line.waiting() == 0
+
+
+def test_an_image_job_gives_its_slot_back_when_it_fails(user, template, image_line):
+    generation = _create(user, template)
+    broken = ScriptedImageProvider(errors=[ProviderError("content_filter", "Refused.")])
+    assert run(generation_id=generation.pk, attempt=0, provider=broken) is None
+    generation.refresh_from_db()
+    assert generation.status == Status.FAILED
+    assert image_line.take("next-job") == 0

@@ -1,0 +1,165 @@
+"""The catalogue check: every template rendered with its sample inputs through
+the real form and prompt sandbox, in every language, and what people would
+trip over reported: placeholders without fields, fields never used, missing
+translations and samples, too few fields, and near-duplicate templates.
+
+`manage.py check_catalog` runs it over the database or over catalogue files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import translation
+
+from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
+from templates_catalog.models import Template, TemplateField
+from templates_catalog.prompting import (
+    PromptRenderError,
+    PromptSyntaxError,
+    referenced_names,
+)
+from templates_catalog.services import template_render_prompt
+
+LANGUAGES = [code for code, _name in settings.LANGUAGES]
+MIN_FIELDS = 2
+# Two templates whose English prompts share this much (Jaccard of word
+# trigrams, field names and Jinja tags left out) do the same thing.
+NEAR_DUPLICATE = 0.5
+# Image templates' parameters, read by the image pipeline rather than the prompt
+# (generation.image_runs.image_request).
+IMAGE_PARAMETERS = frozenset({"aspect_ratio", "count", "negative_prompt"})
+_TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    template: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.template}: {self.message}"
+
+
+def check_templates(templates: Iterable[Template]) -> list[Problem]:
+    """Every problem of these templates (fields prefetched or not)."""
+    templates = list(templates)
+    problems: list[Problem] = []
+    for template in templates:
+        problems += _check_template(template, list(template.fields.all()))
+    problems += _near_duplicates(templates)
+    return sorted(problems)
+
+
+def _check_template(template: Template, fields: list[TemplateField]) -> list[Problem]:
+    slug = template.slug
+    problems = []
+
+    def report(message: str) -> None:
+        problems.append(Problem(slug, message))
+
+    if len(fields) < MIN_FIELDS:
+        report(f"has {len(fields)} field(s); a template needs at least {MIN_FIELDS}")
+    names = {field.name for field in fields}
+    for language in LANGUAGES:
+        for attribute in ("title", "description", "prompt_body"):
+            if not (getattr(template, f"{attribute}_{language}") or "").strip():
+                report(f"{attribute} has no {language} translation")
+        systems = [getattr(template, f"system_prompt_{code}") or "" for code in LANGUAGES]
+        if any(s.strip() for s in systems) and not systems[LANGUAGES.index(language)].strip():
+            report(f"system_prompt has no {language} translation")
+        for field in fields:
+            if not (getattr(field, f"label_{language}") or "").strip():
+                report(f"field “{field.name}” has no {language} label")
+            if (
+                field.type in TemplateField.CHOICE_TYPES
+                and not (getattr(field, f"choices_{language}") or "").strip()
+            ):
+                report(f"field “{field.name}” has no {language} choices")
+        try:
+            used = referenced_names(getattr(template, f"prompt_body_{language}") or "")
+            used |= referenced_names(getattr(template, f"system_prompt_{language}") or "")
+        except PromptSyntaxError as exc:
+            report(f"the {language} prompt does not parse: {exc}")
+            continue
+        unknown = sorted(used - names)
+        for name in unknown:
+            report(f"the {language} prompt uses “{name}”, which is not a field")
+        parameters = IMAGE_PARAMETERS if template.kind == Template.Kind.IMAGE else frozenset()
+        for name in sorted(names - used - parameters):
+            report(f"field “{name}” is never used in the {language} prompt")
+        if not unknown:
+            problems += _render_sample(template, fields, language)
+    return problems
+
+
+def _render_sample(template: Template, fields: list[TemplateField], language: str) -> list:
+    slug = template.slug
+    sample = getattr(template, f"sample_inputs_{language}") or {}
+    if not sample:
+        return [Problem(slug, f"has no {language} sample inputs")]
+    with translation.override(language):
+        form = template_form(template, form_data_from_inputs(sample, fields), fields=fields)
+        if not form.is_valid():
+            errors = "; ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in form.errors.items()
+            )
+            return [
+                Problem(slug, f"the {language} sample inputs are refused by the form ({errors})")
+            ]
+        try:
+            rendered = template_render_prompt(
+                template=template, inputs=stored_inputs(form), language=language, fields=fields
+            )
+        except (PromptRenderError, PromptSyntaxError) as exc:
+            return [Problem(slug, f"the {language} prompt does not render: {exc}")]
+    if not rendered.prompt.strip():
+        return [Problem(slug, f"the {language} prompt renders empty")]
+    missing = [name for name in sample if name not in {field.name for field in fields}]
+    if missing:
+        return [Problem(slug, f"the {language} sample names unknown fields: {', '.join(missing)}")]
+    return []
+
+
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    words = _WORD.findall(_TAG.sub(" ", text).lower())
+    return frozenset(zip(words, words[1:], words[2:], strict=False))
+
+
+def _near_duplicates(templates: list[Template]) -> list[Problem]:
+    """Pairs of templates whose English prompts say nearly the same thing, and
+    titles used twice."""
+    problems = []
+    seen_titles: dict[tuple[str, str], str] = {}
+    for template in templates:
+        for language in LANGUAGES:
+            title = (getattr(template, f"title_{language}") or "").strip().lower()
+            other = seen_titles.setdefault((language, title), template.slug)
+            if title and other != template.slug:
+                problems.append(Problem(template.slug, f"has the same {language} title as {other}"))
+    shingled = [
+        (t.slug, _shingles((t.prompt_body_en or "") + " " + (t.title_en or ""))) for t in templates
+    ]
+    for index, (slug, mine) in enumerate(shingled):
+        if not mine:
+            continue
+        for other_slug, theirs in shingled[index + 1 :]:
+            if not theirs:
+                continue
+            smaller, larger = sorted((len(mine), len(theirs)))
+            if smaller < NEAR_DUPLICATE * larger:
+                continue  # too different in length to be this similar
+            similarity = len(mine & theirs) / len(mine | theirs)
+            if similarity >= NEAR_DUPLICATE:
+                problems.append(
+                    Problem(
+                        other_slug,
+                        f"its prompt is a near-duplicate of {slug}'s "
+                        f"({similarity:.0%} of their word sequences in common)",
+                    )
+                )
+    return problems
