@@ -100,6 +100,9 @@ class Servers:
             OPENAI_API_KEY="bench",
             STUDIO_OPENAI_MODEL="bench-model",
         )
+        # The line for the model opened wide: this measures streaming, not waiting.
+        env["STUDIO_MAX_CONCURRENT_GENERATIONS"] = str(self.args.streams * 2)
+        env["STUDIO_MAX_QUEUED_GENERATIONS"] = str(self.args.streams * 2)
         database = "sqlite"
         if reachable(POSTGRES, 5432):
             env["DATABASE_URL"] = fresh_postgres_database(POSTGRES, "studio_bench")

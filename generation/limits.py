@@ -107,8 +107,8 @@ def _period_starts(now: datetime) -> tuple[datetime, datetime]:
     return day, day.replace(day=1)
 
 
-def allowance_of(user, *, now: datetime | None = None) -> Allowance:
-    """Where `user` stands now, in one query over their recent generations."""
+def allowance_of(user, *, now: datetime | None = None, plan: Plan | None = None) -> Allowance:
+    """Where `user` stands now against `plan` (default: theirs)."""
     now = now or timezone.now()
     day, month = _period_starts(now)
     minute_ago = now - timedelta(minutes=1)
@@ -128,7 +128,7 @@ def allowance_of(user, *, now: datetime | None = None) -> Allowance:
         user=user, status__in=Generation.UNFINISHED
     ).count()
     return Allowance(
-        plan=plan_of(user),
+        plan=plan or plan_of(user),
         running=figures["running"],
         last_minute=figures["last_minute"],
         oldest_in_last_minute=figures["oldest_in_last_minute"],
@@ -143,13 +143,13 @@ def reserve(*, user, kind: str, images: int = 0) -> Reservation:
     """Check the person's plan for one more generation and reserve its share of
     the quotas; raises LimitExceeded. Call it inside the transaction that
     records the generation, with the reservation stored on it."""
+    plan = plan_of(user)
+    if plan is None:
+        return _unlimited(kind, images)
     # The person's row is the lock: their requests are counted one at a time.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     now = timezone.now()
-    allowance = allowance_of(user, now=now)
-    plan = allowance.plan
-    if plan is None:
-        return _unlimited(kind, images)
+    allowance = allowance_of(user, now=now, plan=plan)
     if plan.max_concurrent is not None and allowance.running >= plan.max_concurrent:
         raise LimitExceeded(
             ngettext(

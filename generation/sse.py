@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
+from asgiref.sync import SyncToAsync
 from django.http import HttpRequest, StreamingHttpResponse
+
+from generation.database import release_request_connections
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -40,8 +43,37 @@ def last_event_id(request: HttpRequest) -> int:
         return 0
 
 
+def _release_request_thread() -> None:
+    """Let the request's thread go while its stream lasts.
+
+    Django's ASGI handler gives each request a thread for its synchronous parts
+    (every MiddlewareMixin step runs there) and keeps it until the response is
+    finished: for an event stream, its whole length, so a thousand open
+    streams would hold a thousand idle threads and their stacks. Once the
+    stream starts, those parts are done. The thread closes its database
+    connections (back to the pool) and ends; a later synchronous call in the
+    request gets a new one.
+    """
+    try:
+        context = SyncToAsync.thread_sensitive_context.get()
+    except LookupError:
+        return
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None)
+    if executor is not None:
+        executor.submit(release_request_connections)
+        executor.shutdown(wait=False)
+
+
+async def _without_request_thread(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    _release_request_thread()
+    async for chunk in stream:
+        yield chunk
+
+
 def event_stream_response(stream: AsyncIterator[bytes]) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
+    response = StreamingHttpResponse(
+        _without_request_thread(stream), content_type="text/event-stream; charset=utf-8"
+    )
     for header, value in SSE_HEADERS.items():
         response[header] = value
     return response

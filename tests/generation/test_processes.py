@@ -4,10 +4,13 @@ deployment behind a load balancer does when readers move, stop and die."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import psutil
 import pytest
 
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
@@ -153,3 +156,31 @@ def test_another_persons_stream_is_not_found_on_any_process(deployment):
             f"{process.url}/api/v1/generations/{uuid.uuid4()}/events", headers=headers, timeout=10
         )
         assert response.status_code == 404
+
+
+def test_open_streams_do_not_hold_a_thread_each(deployment):
+    """Django gives every request a thread for its synchronous steps and would
+    keep it for a stream's whole length; open streams let theirs go."""
+    (processes, headers) = deployment
+    b = processes["b"]
+    ids = [create(b, headers) for _ in range(40)]
+    streaming = threading.Barrier(41)
+
+    def follow(generation_id: str) -> str:
+        url = f"{b.url}/api/v1/generations/{generation_id}/events"
+        waited = False
+        with httpx.stream("GET", url, headers=headers, timeout=60) as response:
+            for line in response.iter_lines():
+                if line == "event: delta" and not waited:
+                    waited = True
+                    streaming.wait(timeout=60)  # and keep this stream open meanwhile
+                if line == "event: done":
+                    return line
+        return ""
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        futures = [pool.submit(follow, generation_id) for generation_id in ids]
+        streaming.wait(timeout=60)  # every reader has text: 40 streams are open
+        threads = psutil.Process(b.pid).num_threads()
+        assert [future.result() for future in futures] == ["event: done"] * 40
+    assert threads < 30
