@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo test bench bench-images bench-limiter lint format messages browser clean
+.PHONY: install demo test bench bench-images bench-limiter bench-catalog lint format messages browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ bench-images: install
 
 bench-limiter: install
 	$(VENV)/bin/python -m bench.limiter $(ARGS)
+
+bench-catalog: install
+	$(VENV)/bin/python -m bench.catalog $(ARGS)
 
 lint: install
 	$(BIN)/ruff check .

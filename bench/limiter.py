@@ -27,30 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.in_process import setup_django
 from bench.streaming import percentiles
 from tests.support.services import reachable
-from tests.support.studio_process import fresh_postgres_database
 
 REDIS = os.environ.get("STUDIO_BENCH_REDIS", "redis://127.0.0.1:6379/13")
-POSTGRES = os.environ.get("STUDIO_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
-
-
-def setup_django(work: Path) -> str:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "studio.settings"
-    os.environ["STUDIO_DATA_DIR"] = str(work)
-    os.environ["DJANGO_DEBUG"] = "false"
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-" + "x" * 50)
-    database = "sqlite"
-    if reachable(POSTGRES, 5432):
-        os.environ["DATABASE_URL"] = fresh_postgres_database(POSTGRES, "studio_bench_limits")
-        database = "postgresql"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-    return database
 
 
 async def slot_timings(slots, rounds: int) -> tuple[list[float], list[float]]:
@@ -116,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     if not reachable(REDIS, 6379):
         raise SystemExit(f"Redis is not reachable at {REDIS}")
     with tempfile.TemporaryDirectory(prefix="studio-bench-limits-") as work:
-        database = setup_django(Path(work))
+        database = setup_django(Path(work), "studio_bench_limits")
         report = asyncio.run(run(args))
         plan_check_timings(50)
         report["plan_check_ms"] = {database: percentiles(plan_check_timings(args.rounds // 4))}

@@ -54,6 +54,15 @@ class Generation(models.Model):
     )
     # What the person saw when they ran it; kept if the template changes or goes.
     template_title = models.CharField(_("template"), max_length=200)
+    # The exact version of the template it ran with (templates_catalog.versions).
+    template_version = models.ForeignKey(
+        "templates_catalog.TemplateVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="generations",
+        verbose_name=_("template version"),
+    )
     kind = models.CharField(
         _("kind"), max_length=10, choices=Template.Kind, default=Template.Kind.TEXT
     )

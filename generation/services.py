@@ -29,6 +29,7 @@ from generation.usage import estimated_cost_micros, usage_record_create, usage_s
 from templates_catalog.forms import labelled_values
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.services import template_render_prompt
+from templates_catalog.versions import template_version_current
 
 logger = logging.getLogger(__name__)
 Status = Generation.Status
@@ -52,9 +53,15 @@ def generation_create(
     )
     with translation.override(language):
         title = template.title
+    # The id is on the template's row already; only a template that no writer
+    # has versioned yet (made in code, or before versions) records one now.
+    version_id = template.current_version_id
+    if version_id is None:
+        version_id = template_version_current(template=template, fields=fields).pk
     return _queue(
         user=user,
         template=template,
+        template_version_id=version_id,
         template_title=title,
         kind=template.kind,
         language=language,
@@ -75,6 +82,7 @@ def generation_continue(*, generation: Generation) -> Generation:
     return _queue(
         user=generation.user,
         template=generation.template,
+        template_version_id=generation.template_version_id,
         template_title=generation.template_title,
         kind=generation.kind,
         language=generation.language,

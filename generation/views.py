@@ -130,7 +130,8 @@ def generation_continue_view(request: HttpRequest, pk) -> HttpResponse:
 @login_required
 def generation_detail(request: HttpRequest, pk) -> HttpResponse:
     generation = get_object_or_404(
-        Generation.objects.for_user(request.user).select_related("template"), pk=pk
+        Generation.objects.for_user(request.user).select_related("template", "template_version"),
+        pk=pk,
     )
     fields = list(generation.template.fields.all()) if generation.template else []
     if fields:
@@ -154,7 +155,8 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = HistoryFilterForm(request.GET, user=request.user)
     generations = (
         history_generations(user=request.user, filters=filters.applied)
-        .defer("system_prompt", "prompt", "output", "progress")
+        .select_related("template_version")
+        .defer("system_prompt", "prompt", "output", "progress", "template_version__snapshot")
         .annotate(template_slug=F("template__slug"), template_status=F("template__status"))
         .prefetch_related(Prefetch("images", GeneratedImage.objects.filter(index=0)))
     )

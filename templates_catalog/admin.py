@@ -1,19 +1,33 @@
-"""Staff edit the catalogue here: templates with their fields inline, and a
-preview that renders the prompt from sample inputs."""
+"""Staff edit the catalogue here: templates with their fields inline, a
+preview that renders the prompt from sample inputs, a test run that streams
+the demo model's answer to them, the versions each save records, and
+catalogue files in and out (what the tools do: templates_catalog.admin_tools)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from asgiref.sync import sync_to_async
+from django import forms
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
+from django.utils import timezone, translation
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
 from modeltranslation.admin import TranslationAdmin, TranslationStackedInline
 
+from generation.sse import event_stream_response, last_event_id
+from templates_catalog.admin_tools import (
+    CatalogUploadForm,
+    catalog_download,
+    catalog_upload_import,
+    version_table,
+)
 from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
 from templates_catalog.models import (
     Category,
@@ -23,7 +37,14 @@ from templates_catalog.models import (
     translated_names,
 )
 from templates_catalog.prompting import PromptRenderError, PromptSyntaxError, unknown_names
-from templates_catalog.services import template_render_prompt
+from templates_catalog.sample_runs import (
+    LANGUAGES,
+    SampleRun,
+    sample_run_events,
+    sample_run_prepare,
+)
+from templates_catalog.services import template_duplicate, template_render_prompt
+from templates_catalog.versions import template_version_current
 
 
 @admin.register(Category)
@@ -32,6 +53,18 @@ class CategoryAdmin(TranslationAdmin):
     list_editable = ("order",)
     search_fields = ("slug", "name_ja", "name_en")
     prepopulated_fields = {"slug": ("name_en",)}
+
+
+class LineEndingsForm(forms.ModelForm):
+    """Browsers send text areas with CRLF line ends; keep LF, as the catalogue
+    files have it, so that saving an untouched prompt changes nothing."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for name, value in cleaned.items():
+            if isinstance(value, str) and "\r" in value:
+                cleaned[name] = value.replace("\r\n", "\n").replace("\r", "\n")
+        return cleaned
 
 
 class TemplateFieldFormSet(BaseInlineFormSet):
@@ -63,6 +96,7 @@ class TemplateFieldFormSet(BaseInlineFormSet):
 
 class TemplateFieldInline(TranslationStackedInline):
     model = TemplateField
+    form = LineEndingsForm
     formset = TemplateFieldFormSet
     extra = 0
     fieldsets = (
@@ -77,24 +111,42 @@ class TemplateFieldInline(TranslationStackedInline):
     )
 
 
+def _language(request: HttpRequest) -> str:
+    language = request.POST.get("language") or request.GET.get("language") or "ja"
+    return language if language in LANGUAGES else "ja"
+
+
 @admin.register(Template)
 class TemplateAdmin(TranslationAdmin):
+    form = LineEndingsForm
     inlines = (TemplateFieldInline,)
     list_display = ("title", "category", "kind", "status", "order", "updated_at")
-    list_filter = ("status", "kind", "category")
+    list_filter = ("status", "kind", "tier", "category")
     list_editable = ("status", "order")
     list_select_related = ("category",)
     search_fields = ("slug", "title_ja", "title_en", "description_ja", "description_en", "tags")
     prepopulated_fields = {"slug": ("title_en",)}
-    readonly_fields = ("preview_link",)
+    readonly_fields = ("preview_link", "test_run_link", "version_history")
+    actions = (
+        "publish_selected",
+        "unpublish_selected",
+        "duplicate_selected",
+        "export_yaml",
+        "export_json",
+    )
+    change_list_template = "admin/templates_catalog/template/change_list.html"
     fieldsets = (
         (
             None,
             {"fields": ("title", "slug", "category", ("kind", "status", "tier", "order"), "tags")},
         ),
         (_("Description"), {"fields": ("description",)}),
-        (_("Prompt"), {"fields": ("system_prompt", "prompt_body", "preview_link")}),
+        (
+            _("Prompt"),
+            {"fields": ("system_prompt", "prompt_body", ("preview_link", "test_run_link"))},
+        ),
         (_("Sample inputs"), {"fields": ("sample_inputs",)}),
+        (_("Versions"), {"fields": ("version_history",)}),
     )
 
     @admin.display(description=_("Preview"))
@@ -104,13 +156,132 @@ class TemplateAdmin(TranslationAdmin):
         url = reverse("admin:templates_catalog_template_preview", args=[obj.pk])
         return format_html('<a class="button" href="{}">{}</a>', url, gettext("Preview the prompt"))
 
-    def get_urls(self):
-        preview = path(
-            "<int:object_id>/preview/",
-            self.admin_site.admin_view(self.preview_view),
-            name="templates_catalog_template_preview",
+    @admin.display(description=_("Test run"))
+    def test_run_link(self, obj: Template) -> str:
+        if not obj.pk:
+            return gettext("Save the template first, then try it here.")
+        url = reverse("admin:templates_catalog_template_test_run", args=[obj.pk])
+        return format_html(
+            '<a class="button" href="{}">{}</a>', url, gettext("Test run with the samples")
         )
-        return [preview, *super().get_urls()]
+
+    @admin.display(description=_("Versions"))
+    def version_history(self, obj: Template) -> str:
+        if not obj.pk:
+            return gettext("The first version is recorded when the template is saved.")
+        return version_table(obj)
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        # Now the fields are saved too: record what the template has become.
+        template_version_current(template=form.instance, user=request.user)
+
+    # Actions -------------------------------------------------------------------
+
+    @admin.action(description=_("Publish the selected templates"), permissions=["change"])
+    def publish_selected(self, request: HttpRequest, queryset) -> None:
+        count = queryset.exclude(status=Template.Status.PUBLISHED).update(
+            status=Template.Status.PUBLISHED, updated_at=timezone.now()
+        )
+        message = ngettext("%(count)d template published.", "%(count)d templates published.", count)
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(
+        description=_("Unpublish the selected templates (back to draft)"), permissions=["change"]
+    )
+    def unpublish_selected(self, request: HttpRequest, queryset) -> None:
+        count = queryset.exclude(status=Template.Status.DRAFT).update(
+            status=Template.Status.DRAFT, updated_at=timezone.now()
+        )
+        message = ngettext(
+            "%(count)d template set back to draft.", "%(count)d templates set back to draft.", count
+        )
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Duplicate the selected templates as drafts"), permissions=["add"])
+    def duplicate_selected(self, request: HttpRequest, queryset) -> None:
+        with transaction.atomic():
+            copies = [
+                template_duplicate(template=template, user=request.user)
+                for template in queryset.order_by("pk")
+            ]
+        message = ngettext(
+            "%(count)d draft copy made: %(slugs)s.",
+            "%(count)d draft copies made: %(slugs)s.",
+            len(copies),
+        )
+        slugs = ", ".join(copy.slug for copy in copies)
+        self.message_user(
+            request, message % {"count": len(copies), "slugs": slugs}, messages.SUCCESS
+        )
+
+    @admin.action(description=_("Export the selected templates as YAML"), permissions=["view"])
+    def export_yaml(self, request: HttpRequest, queryset) -> HttpResponse:
+        return catalog_download(queryset, "yaml")
+
+    @admin.action(description=_("Export the selected templates as JSON"), permissions=["view"])
+    def export_json(self, request: HttpRequest, queryset) -> HttpResponse:
+        return catalog_download(queryset, "json")
+
+    # Pages -----------------------------------------------------------------------
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        urls = [
+            path(
+                "import/",
+                view(self.import_view),
+                name="templates_catalog_template_import",
+            ),
+            path(
+                "<int:object_id>/preview/",
+                view(self.preview_view),
+                name="templates_catalog_template_preview",
+            ),
+            path(
+                "<int:object_id>/test-run/",
+                view(self.test_run_view),
+                name="templates_catalog_template_test_run",
+            ),
+            # Async: admin_view() wraps a view in synchronous code, so this one
+            # checks the same things itself (_sample_run).
+            path(
+                "<int:object_id>/test-run/events/",
+                require_GET(self.test_run_stream),
+                name="templates_catalog_template_test_run_stream",
+            ),
+        ]
+        return [*urls, *super().get_urls()]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": self._can_import(request)}
+        return super().changelist_view(request, extra_context)
+
+    def _can_import(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def _page(self, request: HttpRequest, template: Template | None, title: str, **context):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": template,
+            "title": title,
+            **context,
+        }
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a catalogue file (YAML or JSON); check it only, or import it."""
+        if not self._can_import(request):
+            raise PermissionDenied
+        result = None
+        if request.method == "POST":
+            form = CatalogUploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                result = catalog_upload_import(form=form, user=request.user)
+        else:
+            form = CatalogUploadForm()
+        context = self._page(request, None, gettext("Import templates"), form=form, result=result)
+        return render(request, "admin/templates_catalog/template/import.html", context)
 
     def preview_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """The form a person would see, filled with the sample inputs, and the prompt it makes."""
@@ -118,9 +289,7 @@ class TemplateAdmin(TranslationAdmin):
             raise PermissionDenied
         template = get_object_or_404(Template, pk=object_id)
         fields = list(template.fields.all())
-        language = request.POST.get("language") or request.GET.get("language") or "ja"
-        if language not in {"ja", "en"}:
-            language = "ja"
+        language = _language(request)
         if request.method == "POST":
             data = request.POST
         else:
@@ -138,17 +307,48 @@ class TemplateAdmin(TranslationAdmin):
                 )
             except (PromptRenderError, PromptSyntaxError) as exc:
                 render_error = str(exc)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "original": template,
-            "title": gettext("Preview: %s") % template.title,
-            "form": form,
-            "rendered": rendered,
-            "render_error": render_error,
-            "language": language,
-        }
+        context = self._page(
+            request,
+            template,
+            gettext("Preview: %s") % template.title,
+            form=form,
+            rendered=rendered,
+            render_error=render_error,
+            language=language,
+        )
         return render(request, "admin/templates_catalog/template/preview.html", context)
+
+    def test_run_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The demo model's answer to the sample inputs, streamed into the page (or
+        the form with the errors, when the samples do not pass it)."""
+        run = self._sample_run(request, object_id)
+        template = run.template
+        context = self._page(
+            request,
+            template,
+            gettext("Test run: %s") % template.title,
+            run=run,
+            languages=LANGUAGES,
+            stream_url=reverse(
+                "admin:templates_catalog_template_test_run_stream", args=[template.pk]
+            ),
+        )
+        return render(request, "admin/templates_catalog/template/test_run.html", context)
+
+    def _sample_run(self, request: HttpRequest, object_id: int) -> SampleRun:
+        if not (self.admin_site.has_permission(request) and self.has_view_permission(request)):
+            raise PermissionDenied
+        template = get_object_or_404(Template, pk=object_id)
+        return sample_run_prepare(template=template, language=_language(request))
+
+    async def test_run_stream(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """The test run's events (text/event-stream); nothing is stored."""
+        run = await sync_to_async(self._sample_run)(request, object_id)
+        return event_stream_response(
+            sample_run_events(
+                run, after=last_event_id(request), ui_language=translation.get_language()
+            )
+        )
 
 
 @admin.register(FavouriteTemplate)

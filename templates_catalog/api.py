@@ -9,9 +9,10 @@ from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 
 from studio.api import ApiError, api_response, api_view
+from templates_catalog.browsing import MAX_QUERY_LENGTH
 from templates_catalog.forms import DEFAULT_MAX_LENGTH
 from templates_catalog.models import Template, TemplateField
-from templates_catalog.views import MAX_QUERY_LENGTH, templates_visible_to
+from templates_catalog.views import templates_visible_to
 
 Type = TemplateField.Type
 

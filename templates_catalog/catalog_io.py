@@ -1,13 +1,20 @@
-"""Import catalogue source files (fixtures/catalog/*.yaml, format in its README).
+"""Import catalogue source files (fixtures/catalog/*.yaml, format in its
+README), as YAML or JSON (their export: templates_catalog.catalog_export).
 
 Import is strict (an unknown key is an error, so a YAML slip cannot silently
 change a label) and idempotent: categories and templates are matched by slug
 and updated in place, and a template's fields are replaced by the file's.
+Every imported template gets its current version recorded
+(templates_catalog.versions).
+
+A file holds one category per document: a YAML file may hold several
+documents (separated by `---`), a JSON file one object or a list of them.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +27,10 @@ from django.db import transaction
 from templates_catalog.choices import format_choices
 from templates_catalog.models import Category, Template, TemplateField
 from templates_catalog.prompting import PromptSyntaxError, unknown_names
+from templates_catalog.versions import template_version_current
 
 LANGS = ("ja", "en")
+FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 CATEGORY_KEYS = {"slug", "order", "name_ja", "name_en"}
 TEMPLATE_KEYS = {
     "slug",
@@ -70,6 +79,8 @@ class ImportReport:
     categories: int = 0
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    # The templates whose content changed: each got a new version.
+    changed: list[str] = field(default_factory=list)
 
     @property
     def templates(self) -> int:
@@ -79,9 +90,9 @@ class ImportReport:
 def _check_keys(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CatalogError(f"{where}: expected a mapping")
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(map(str, set(data) - allowed))
     if unknown:
-        raise CatalogError(f"{where}: unknown keys {', '.join(map(str, unknown))}")
+        raise CatalogError(f"{where}: unknown keys {', '.join(unknown)}")
     return data
 
 
@@ -107,9 +118,14 @@ def _jsonable(value: Any) -> Any:
 
 def _field(where: str, data: dict[str, Any], order: int) -> TemplateField:
     _check_keys(where, data, FIELD_KEYS)
-    choices = data.get("choices") or []
+    choices = data.get("choices")
+    choices = [] if choices is None else choices
+    if not isinstance(choices, list):
+        raise CatalogError(f"{where}.choices: expected a list")
     for number, choice in enumerate(choices, start=1):
         _check_keys(f"{where}.choices[{number}]", choice, CHOICE_KEYS)
+        if choice.get("value") in (None, ""):
+            raise CatalogError(f"{where}.choices[{number}]: a choice needs a value")
     instance = TemplateField(
         name=data.get("name", ""),
         type=data.get("type", ""),
@@ -137,7 +153,7 @@ def _validate(where: str, instance) -> None:
         raise CatalogError(f"{where}: {exc.message_dict}") from exc
 
 
-def import_category_file(data: Any, *, source: str, report: ImportReport) -> None:
+def import_category_file(data: Any, *, source: str, report: ImportReport, user=None) -> None:
     data = _check_keys(source, data, {"category", "templates"})
     cat = _check_keys(f"{source}: category", data.get("category"), CATEGORY_KEYS)
     category = Category.objects.filter(slug=cat.get("slug")).first() or Category(
@@ -148,13 +164,20 @@ def import_category_file(data: Any, *, source: str, report: ImportReport) -> Non
     _validate(f"{source}: category", category)
     category.save()
     report.categories += 1
-    for number, raw in enumerate(data.get("templates") or [], start=1):
-        _import_template(f"{source}: templates[{number}]", raw, category, report)
+    templates = data.get("templates")
+    templates = [] if templates is None else templates
+    if not isinstance(templates, list):
+        raise CatalogError(f"{source}: templates: expected a list")
+    for number, raw in enumerate(templates, start=1):
+        _import_template(f"{source}: templates[{number}]", raw, category, report, user=user)
 
 
-def _import_template(where: str, raw: Any, category: Category, report: ImportReport) -> None:
+def _import_template(
+    where: str, raw: Any, category: Category, report: ImportReport, *, user=None
+) -> None:
+    if isinstance(raw, dict) and raw.get("slug"):
+        where = f"{where} ({raw['slug']})"
     raw = _check_keys(where, raw, TEMPLATE_KEYS)
-    where = f"{where} ({raw.get('slug')})"
     template = Template.objects.filter(slug=raw.get("slug")).first()
     created = template is None
     template = template or Template(slug=raw.get("slug"))
@@ -163,10 +186,14 @@ def _import_template(where: str, raw: Any, category: Category, report: ImportRep
     template.status = raw.get("status", Template.Status.PUBLISHED)
     template.tier = raw.get("tier", Template.Tier.STANDARD)
     template.order = raw.get("order", 0)
-    template.tags = ", ".join(str(tag) for tag in raw.get("tags") or [])
+    tags = raw.get("tags") or []
+    template.tags = tags if isinstance(tags, str) else ", ".join(str(tag) for tag in tags)
     samples = _jsonable(
         _check_keys(f"{where}.sample_inputs", raw.get("sample_inputs") or {}, set(LANGS))
     )
+    for lang, sample in samples.items():
+        if not isinstance(sample, dict):
+            raise CatalogError(f"{where}.sample_inputs.{lang}: expected a mapping")
     for lang in LANGS:
         template_fields = {
             "title": raw.get(f"title_{lang}"),
@@ -179,7 +206,10 @@ def _import_template(where: str, raw: Any, category: Category, report: ImportRep
         setattr(template, f"sample_inputs_{lang}", samples.get(lang) or {})
     _validate(where, template)
 
-    raw_fields = raw.get("fields") or []
+    raw_fields = raw.get("fields")
+    raw_fields = [] if raw_fields is None else raw_fields
+    if not isinstance(raw_fields, list):
+        raise CatalogError(f"{where}.fields: expected a list")
     fields = [
         _field(f"{where}.fields[{n}]", item, order=n * 10)
         for n, item in enumerate(raw_fields, start=1)
@@ -202,17 +232,102 @@ def _import_template(where: str, raw: Any, category: Category, report: ImportRep
         instance.template = template
         _validate(f"{where}.fields.{instance.name}", instance)
         instance.save()
+    previous_version_id = template.current_version_id
+    version = template_version_current(template=template, user=user)
     (report.created if created else report.updated).append(template.slug)
+    if version.pk != previous_version_id:
+        report.changed.append(template.slug)
 
 
-def import_catalog_files(paths: Iterable[Path]) -> ImportReport:
-    """Import every file in one transaction: all of them, or none on any error."""
+def catalog_format(name: str) -> str:
+    """The format ("yaml" or "json") that a file name's extension says."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise CatalogError(f"{name}: use a .yaml, .yml or .json file")
+    return FORMATS[suffix]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Refuses YAML aliases: a few lines of them can expand into billions of nodes."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
+
+
+def parse_catalog(
+    content: bytes, *, name: str, allow_aliases: bool = True
+) -> list[tuple[str, Any]]:
+    """The documents of a catalogue file (UTF-8 YAML or JSON, by extension), each
+    with the name to report errors under. Pass `allow_aliases=False` for files
+    from elsewhere (uploads)."""
+    fmt = catalog_format(name)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{name}: not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise CatalogError(f"{name}: nested too deeply") from exc
+        documents = data if isinstance(data, list) else [data]
+    else:
+        loader = yaml.SafeLoader if allow_aliases else _NoAliasLoader
+        try:
+            documents = [doc for doc in yaml.load_all(text, Loader=loader) if doc is not None]
+        except yaml.YAMLError as exc:
+            raise CatalogError(f"{name}: not valid YAML: {exc}") from exc
+        except RecursionError as exc:
+            raise CatalogError(f"{name}: nested too deeply") from exc
+    if not documents:
+        raise CatalogError(f"{name}: no category in the file")
+    if _holds_nul(documents):
+        # PostgreSQL stores no NUL character, in text or in JSON.
+        raise CatalogError(f"{name}: contains a NUL character (\\0)")
+    if len(documents) == 1:
+        return [(name, documents[0])]
+    return [(f"{name} (document {n})", doc) for n, doc in enumerate(documents, start=1)]
+
+
+def _holds_nul(data: Any) -> bool:
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return True
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
+def import_catalog_documents(documents: Iterable[tuple[str, Any]], *, user=None) -> ImportReport:
+    """Import parsed documents in one transaction: all of them, or none on any error."""
     report = ImportReport()
     with transaction.atomic():
-        for path in sorted(paths):
+        for source, data in documents:
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError as exc:
-                raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
-            import_category_file(data, source=path.name, report=report)
+                import_category_file(data, source=source, report=report, user=user)
+            except RecursionError as exc:
+                raise CatalogError(f"{source}: nested too deeply") from exc
     return report
+
+
+def import_catalog_files(paths: Iterable[Path], *, user=None) -> ImportReport:
+    """Import every file in one transaction: all of them, or none on any error."""
+    documents = []
+    for path in sorted(paths):
+        try:
+            content = path.read_bytes()
+        except OSError as exc:
+            raise CatalogError(f"{path.name}: cannot be read: {exc.strerror}") from exc
+        documents.extend(parse_catalog(content, name=path.name))
+    return import_catalog_documents(documents, user=user)

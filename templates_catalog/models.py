@@ -6,7 +6,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -40,18 +39,19 @@ class TemplateQuerySet(models.QuerySet["Template"]):
         return self.filter(status=Template.Status.PUBLISHED)
 
     def search(self, query: str) -> TemplateQuerySet:
-        """Templates whose title, description or tags (in any language) hold every word."""
-        qs = self
-        for word in query.split():
-            qs = qs.filter(
-                Q(title_ja__icontains=word)
-                | Q(title_en__icontains=word)
-                | Q(description_ja__icontains=word)
-                | Q(description_en__icontains=word)
-                | Q(tags__icontains=word)
-                | Q(slug__icontains=word)
-            )
-        return qs
+        """These templates matching `query` in any language, most relevant first
+        (see templates_catalog.search)."""
+        from templates_catalog.search import search_index
+
+        index = search_index()
+        allowed = [index.by_pk[pk] for pk in self.values_list("pk", flat=True) if pk in index.by_pk]
+        ranked = [entry.pk for entry, _score in index.search(query, allowed)]
+        if not ranked:
+            return self.none()
+        position = models.Case(
+            *[models.When(pk=pk, then=models.Value(n)) for n, pk in enumerate(ranked)]
+        )
+        return self.filter(pk__in=ranked).order_by(position)
 
 
 class Template(models.Model):
@@ -99,6 +99,18 @@ class Template(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The version that matches what the template holds now, kept up to date by
+    # the writers (admin, import, duplicate; templates_catalog.versions), so
+    # that starting a generation reads its id from the row it already has.
+    current_version = models.ForeignKey(
+        "TemplateVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("current version"),
+    )
 
     objects = TemplateQuerySet.as_manager()
 
@@ -223,6 +235,45 @@ class TemplateField(models.Model):
             errors["max_value"] = [_("The maximum value is below the minimum value.")]
         if errors:
             raise ValidationError(errors)
+
+
+class TemplateVersion(models.Model):
+    """What a template was at one moment: everything that shapes a generation
+    (templates_catalog.versions.template_snapshot), numbered 1, 2, 3… per template."""
+
+    template = models.ForeignKey(
+        Template, on_delete=models.CASCADE, related_name="versions", verbose_name=_("template")
+    )
+    number = models.PositiveIntegerField(_("number"))
+    snapshot = models.JSONField(_("snapshot"))
+    digest = models.CharField(_("digest"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+
+    class Meta:
+        ordering = ["template", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "number"], name="template_version_number_once"
+            ),
+        ]
+        verbose_name = _("template version")
+        verbose_name_plural = _("template versions")
+
+    def __str__(self) -> str:
+        return _("version %(number)d") % {"number": self.number}
+
+    def title(self, language: str) -> str:
+        """The template's title in `language` when this version was recorded."""
+        titles = self.snapshot.get("title") or {}
+        return titles.get(language) or next(iter(titles.values()), "")
 
 
 class FavouriteTemplate(models.Model):

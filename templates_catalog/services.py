@@ -1,16 +1,22 @@
-"""Catalogue services: turning a template and validated inputs into a prompt."""
+"""Catalogue services: turning a template and validated inputs into a prompt,
+and copying a template."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import transaction
 from django.utils import translation
 
 from templates_catalog.forms import prompt_values
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.prompting import render_prompt
+from templates_catalog.versions import template_version_current
+
+COPY_SUFFIXES = {"ja": "（コピー）", "en": " (copy)"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +43,40 @@ def template_render_prompt(
         prompt=render_prompt(body_source, values),
         language=language,
     )
+
+
+def _free_copy_slug(slug: str) -> str:
+    """`<slug>-copy`, else `<slug>-copy-2`, `-copy-3`…: the first one no template has,
+    shortened to fit the slug's length."""
+    limit = Template._meta.get_field("slug").max_length
+    for number in itertools.count(1):
+        suffix = "-copy" if number == 1 else f"-copy-{number}"
+        candidate = slug[: limit - len(suffix)].rstrip("-") + suffix
+        if not Template.objects.filter(slug=candidate).exists():
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def template_duplicate(*, template: Template, user=None) -> Template:
+    """A draft copy of `template` with its fields, under a free `-copy` slug and
+    with "(copy)" after its titles, with its first version recorded."""
+    title_limit = Template._meta.get_field("title").max_length
+    with transaction.atomic():
+        copy = Template.objects.get(pk=template.pk)
+        fields = list(TemplateField.objects.filter(template=copy))
+        copy.pk = None
+        copy._state.adding = True
+        copy.slug = _free_copy_slug(template.slug)
+        copy.status = Template.Status.DRAFT
+        copy.current_version = None
+        for lang, suffix in COPY_SUFFIXES.items():
+            title = getattr(copy, f"title_{lang}") or ""
+            setattr(copy, f"title_{lang}", title[: title_limit - len(suffix)] + suffix)
+        copy.save()
+        for field in fields:
+            field.pk = None
+            field._state.adding = True
+            field.template = copy
+        TemplateField.objects.bulk_create(fields)
+        template_version_current(template=copy, user=user, fields=fields)
+    return copy

@@ -4,7 +4,6 @@ and each person's favourite and recently used templates."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Count, Max, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,11 +11,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from generation.history import rerun_source
+from templates_catalog.browsing import Params, catalogue_page
 from templates_catalog.forms import form_data_from_inputs, template_form
 from templates_catalog.models import Category, FavouriteTemplate, Template, TemplateQuerySet
 
-LIST_PAGE_SIZE = 24
-MAX_QUERY_LENGTH = 100
 RECENTLY_USED_COUNT = 6
 
 
@@ -72,25 +70,17 @@ def favourite_template_ids(user) -> set[int]:
 
 @require_GET
 def template_list(request: HttpRequest, category_slug: str | None = None) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]
     category = get_object_or_404(Category, slug=category_slug) if category_slug else None
-    templates = Template.objects.published().select_related("category")
-    if category:
-        templates = templates.filter(category=category)
-    if query:
-        templates = templates.search(query)
-    page = Paginator(templates, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {
-        "page": page,
-        "query": query,
-        "category": category,
-        "categories": Category.objects.all(),
-        "favourite_ids": favourite_template_ids(request.user),
-    }
+    catalogue = catalogue_page(
+        params=Params.from_query(request.GET),
+        category=category,
+        favourite_ids=favourite_template_ids(request.user),
+        signed_in=request.user.is_authenticated,
+    )
     template_name = "templates_catalog/template_list.html"
-    if request.htmx and request.htmx.target == "results":
-        template_name += "#results"
-    return render(request, template_name, context)
+    if request.htmx and request.htmx.target == "listing":
+        template_name += "#listing"
+    return render(request, template_name, {"catalogue": catalogue, "category": category})
 
 
 @require_GET

@@ -161,3 +161,69 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
     images = 0
     charged_output_tokens = factory.LazyAttribute(lambda record: record.output_tokens)
     charged_images = factory.LazyAttribute(lambda record: record.images)
+
+
+def staff_with_permissions(*codenames: str, **kwargs):
+    """A staff member who is not a superuser, with these templates_catalog
+    permissions (e.g. "view_template", "add_template")."""
+    from django.contrib.auth.models import Permission
+
+    user = UserFactory(is_staff=True, **kwargs)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="templates_catalog", codename__in=codenames
+        )
+    )
+    return user
+
+
+def template_admin_data(template: Template, **changes) -> dict[str, str]:
+    """The admin change form of `template` as the browser posts it, with its
+    fields inline and `changes` (form keys, e.g. "prompt_body_en") applied."""
+    import json
+
+    data = {
+        "slug": template.slug,
+        "category": str(template.category_id),
+        "kind": template.kind,
+        "status": template.status,
+        "tier": template.tier,
+        "order": str(template.order),
+        "tags": template.tags,
+    }
+    for lang in ("ja", "en"):
+        for name in ("title", "description", "system_prompt", "prompt_body"):
+            data[f"{name}_{lang}"] = getattr(template, f"{name}_{lang}") or ""
+        data[f"sample_inputs_{lang}"] = json.dumps(getattr(template, f"sample_inputs_{lang}"))
+    fields = list(template.fields.all())
+    data.update(
+        {
+            "fields-TOTAL_FORMS": str(len(fields)),
+            "fields-INITIAL_FORMS": str(len(fields)),
+            "fields-MIN_NUM_FORMS": "0",
+            "fields-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for i, field in enumerate(fields):
+        row = {
+            "id": field.pk,
+            "template": template.pk,
+            "name": field.name,
+            "type": field.type,
+            "order": field.order,
+            "default": field.default,
+            "min_length": field.min_length,
+            "max_length": field.max_length,
+            "min_value": field.min_value,
+            "max_value": field.max_value,
+        }
+        for lang in ("ja", "en"):
+            for name in ("label", "help_text", "placeholder", "choices"):
+                row[f"{name}_{lang}"] = getattr(field, f"{name}_{lang}") or ""
+        if field.required:
+            row["required"] = "on"
+        data.update(
+            {f"fields-{i}-{key}": "" if value is None else str(value) for key, value in row.items()}
+        )
+    data.update(changes)
+    return data

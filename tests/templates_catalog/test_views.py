@@ -34,15 +34,15 @@ def test_search_matches_words_in_either_language_and_tags(client):
     assert "Apology email" not in tiktok
 
 
-def test_search_as_you_type_returns_only_the_results_region(client):
+def test_search_as_you_type_returns_only_the_listing_region(client):
     TemplateFactory(title_en="Apology email")
     response = client.get(
         reverse("catalog:list"),
         {"q": "apology"},
-        headers={"HX-Request": "true", "HX-Target": "results"},
+        headers={"HX-Request": "true", "HX-Target": "listing"},
     )
     page = response.content.decode()
-    assert page.lstrip().startswith('<div id="results"')
+    assert page.lstrip().startswith('<div id="listing"')
     assert "Apology email" in page
     assert "<html" not in page
 
