@@ -11,7 +11,6 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,7 +19,6 @@ from django.utils import translation
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 
-from generation.database import release_request_connections
 from generation.image_files import folder_of
 from generation.limits import LimitExceeded
 from generation.models import GeneratedImage, Generation
@@ -175,7 +173,6 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
     if _wants_event_stream(request):
         # Start and follow in one round trip: the events from the first, exactly
         # as /events would send them (which a dropped client resumes from).
-        release_request_connections()
         response = event_stream_response(api_event_stream(generation.pk, 0))
         response.status_code = 201
         response["Location"] = url
@@ -214,8 +211,7 @@ async def generation_events(request: HttpRequest, pk) -> HttpResponse:
     generation = await Generation.objects.for_user(request.user).only("pk").filter(pk=pk).afirst()
     if generation is None:
         raise ApiError(404, _("There is no generation with this id."))
-    # The stream must not hold this request's database connection while it lasts.
-    await sync_to_async(release_request_connections)()
+    # The stream lets the request's thread and connection go (generation.sse).
     return event_stream_response(api_event_stream(generation.pk, last_event_id(request)))
 
 

@@ -299,6 +299,18 @@ class _Attempt:
         for name in [n for n in self.written if "/preview-" in n]:
             default_storage.delete(name)
 
+    def fail(self, code: str, message: str, *, finish_reason: str = "") -> None:
+        """End the generation as failed, leaving no file of this attempt behind."""
+        self.discard()
+        _finish(
+            self.generation_id,
+            claim=self.claim,
+            status=Status.FAILED,
+            finish_reason=finish_reason,
+            error_code=code,
+            error_message=message,
+        )
+
     def discard(self) -> None:
         for name in self.written:
             default_storage.delete(name)
@@ -367,45 +379,17 @@ def _draw(run: _Attempt, provider: ImageProvider, *, attempt: int, line) -> Retr
         run.discard()
         if is_retryable(exc) and attempt < settings.STUDIO_IMAGE_TASK_RETRIES:
             return _release_for_retry(run, exc, attempt=attempt)
-        finish_reason = "content_filter" if exc.code == "content_filter" else ""
-        _finish(
-            generation_id,
-            claim=claim,
-            status=Status.FAILED,
-            finish_reason=finish_reason,
-            error_code=exc.code,
-            error_message=exc.message,
-        )
+        reason = "content_filter" if exc.code == "content_filter" else ""
+        run.fail(exc.code, exc.message, finish_reason=reason)
     except imaging.ImageRejected as exc:
-        run.discard()
-        _finish(
-            generation_id,
-            claim=claim,
-            status=Status.FAILED,
-            error_code=exc.code,
-            error_message=exc.message,
-        )
+        run.fail(exc.code, exc.message)
     except SoftTimeLimitExceeded:
-        run.discard()
-        _finish(
-            generation_id,
-            claim=claim,
-            status=Status.FAILED,
-            error_code="timeout",
-            error_message=_("Drawing the images took too long. Please try again."),
-        )
+        run.fail("timeout", _("Drawing the images took too long. Please try again."))
     except _ClaimLost:
         raise
     except Exception:
         logger.exception("image generation %s failed", generation_id)
-        run.discard()
-        _finish(
-            generation_id,
-            claim=claim,
-            status=Status.FAILED,
-            error_code="unknown_error",
-            error_message=_("Something went wrong while generating. Please try again."),
-        )
+        run.fail("unknown_error", _("Something went wrong while generating. Please try again."))
     return None
 
 

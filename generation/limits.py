@@ -23,6 +23,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from generation.models import Generation, UsageRecord
+from generation.providers.base import TextProvider
+from generation.slots import slots_for
 from studio.models import Plan
 from templates_catalog.models import Template
 
@@ -216,3 +218,20 @@ def _images_message(left: int, wanted: int) -> str:
 def _until_renewal(now: datetime) -> int:
     day, _month = _period_starts(now)
     return int((day + timedelta(days=1) - now).total_seconds())
+
+
+def refuse_when_the_line_is_full(provider: TextProvider) -> None:
+    """Refuse a new text generation when too many already wait for the model."""
+    waiting = slots_for(provider.name).waiting()
+    if waiting >= settings.STUDIO_MAX_QUEUED_GENERATIONS:
+        raise LimitExceeded(
+            ngettext(
+                "The studio is very busy: %(count)d generation is waiting for the model. "
+                "Please try again in a minute.",
+                "The studio is very busy: %(count)d generations are waiting for the model. "
+                "Please try again in a minute.",
+                waiting,
+            )
+            % {"count": waiting},
+            retry_after=30,
+        )

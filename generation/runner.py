@@ -30,6 +30,10 @@ from django.utils import timezone
 
 from generation import services
 from generation.database import reader_db, runner_db
+from generation.delivery import (
+    generation_settle_delivery,
+    generation_settle_overdue,
+)
 from generation.events import InProcessEventLog
 from generation.events import log as default_log
 from generation.models import Generation
@@ -119,7 +123,7 @@ class GenerationRunner:
         finally:
             self._states.pop(generation_id, None)
             self._tasks.pop(generation_id, None)
-            settle = runner_db.ordered(generation_id)(services.generation_settle_delivery)
+            settle = runner_db.ordered(generation_id)(generation_settle_delivery)
             if delivery is not None:
                 await settle(generation_id=generation_id, delivery=delivery)
             else:
@@ -240,9 +244,9 @@ class GenerationRunner:
             await renew_slots([str(generation_id) for generation_id in held])
         for generation_id in await db(services.generation_reap)():
             logger.warning("generation %s failed: the process running it stopped", generation_id)
-            await db(services.generation_settle_delivery)(generation_id=generation_id)
+            await db(generation_settle_delivery)(generation_id=generation_id)
         overdue = timezone.now() - timedelta(seconds=settings.STUDIO_DELIVERY_GRACE_SECONDS * 2)
-        await db(services.generation_settle_overdue)(older_than=overdue)
+        await db(generation_settle_overdue)(older_than=overdue)
 
 
 runner = GenerationRunner(default_log)

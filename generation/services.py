@@ -12,19 +12,16 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Greatest
+from django.db.models import Q
 from django.utils import timezone, translation
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 
 from generation import limits
 from generation.events import INTERRUPTED
 from generation.models import Generation, UsageRecord
 from generation.providers import get_text_provider
-from generation.providers.base import TextProvider, TextRequest
+from generation.providers.base import TextRequest
 from generation.providers.images import requested_images
-from generation.signals import generation_finished
-from generation.slots import slots_for
 from generation.usage import estimated_cost_micros, usage_record_create, usage_settle
 from templates_catalog.forms import labelled_values
 from templates_catalog.models import Template, TemplateField
@@ -33,7 +30,6 @@ from templates_catalog.versions import template_version_current
 
 logger = logging.getLogger(__name__)
 Status = Generation.Status
-Delivery = Generation.Delivery
 
 
 def generation_create(
@@ -107,7 +103,7 @@ def _queue(*, template_fields: list[TemplateField] | None = None, **fields: Any)
             )
             generation = _queue_image(**fields)
         else:
-            _refuse_when_the_line_is_full(runner.provider or get_text_provider())
+            limits.refuse_when_the_line_is_full(runner.provider or get_text_provider())
             reservation = limits.reserve(user=fields["user"], kind=fields["kind"])
             generation = Generation.objects.create(lease_expires_at=_lease_end(), **fields)
         usage_record_create(
@@ -123,22 +119,6 @@ def _queue(*, template_fields: list[TemplateField] | None = None, **fields: Any)
             )
             transaction.on_commit(lambda: runner.submit(generation.pk, request=request))
     return generation
-
-
-def _refuse_when_the_line_is_full(provider: TextProvider) -> None:
-    waiting = slots_for(provider.name).waiting()
-    if waiting >= settings.STUDIO_MAX_QUEUED_GENERATIONS:
-        raise limits.LimitExceeded(
-            ngettext(
-                "The studio is very busy: %(count)d generation is waiting for the model. "
-                "Please try again in a minute.",
-                "The studio is very busy: %(count)d generations are waiting for the model. "
-                "Please try again in a minute.",
-                waiting,
-            )
-            % {"count": waiting},
-            retry_after=30,
-        )
 
 
 def _queue_image(**fields: Any) -> Generation:
@@ -430,48 +410,3 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
 
                 image_events_publish_end(generation_id=generation_id)
     return reaped
-
-
-def generation_record_reading(*, generation_id: UUID, event_id: int) -> None:
-    """Remember how far a reader that left got (the largest id any reader saw)."""
-    Generation.objects.filter(pk=generation_id).update(
-        delivered_event_id=Greatest(F("delivered_event_id"), event_id)
-    )
-
-
-def generation_settle_delivery(*, generation_id: UUID, delivery: str | None = None) -> bool:
-    """Record how the generation reached its person and send `generation_finished`.
-
-    Only the first call for a finished generation records anything (a
-    conditional update, so this holds across processes); without `delivery` the
-    outcome follows from how far readers got. Returns whether this call settled it.
-    """
-    if delivery is None:
-        outcome = Case(
-            When(delivered_event_id__gt=0, then=Value(Delivery.WHILE_STREAMING)),
-            default=Value(Delivery.BEFORE_STREAMING),
-        )
-    else:
-        outcome = Value(delivery)
-    settled = (
-        Generation.objects.filter(pk=generation_id, delivery__isnull=True)
-        .exclude(status__in=Generation.UNFINISHED)
-        .update(delivery=outcome)
-    )
-    if settled and generation_finished.has_listeners(Generation):
-        generation = Generation.objects.get(pk=generation_id)
-        try:
-            generation_finished.send(
-                sender=Generation, generation=generation, delivery=generation.delivery
-            )
-        except Exception:
-            logger.exception("a generation_finished receiver failed for %s", generation_id)
-    return bool(settled)
-
-
-def generation_settle_overdue(*, older_than: datetime) -> int:
-    """Settle the deliveries that nobody settled (their process died in between)."""
-    overdue = Generation.objects.filter(
-        delivery__isnull=True, finished_at__isnull=False, finished_at__lt=older_than
-    ).values_list("pk", flat=True)[:500]
-    return sum(generation_settle_delivery(generation_id=generation_id) for generation_id in overdue)

@@ -10,8 +10,12 @@ from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.html import escape
 
-from generation import services
 from generation.database import reader_db
+from generation.delivery import (
+    Delivery,
+    generation_record_reading,
+    generation_settle_delivery,
+)
 from generation.events import Event, EventName, follow_generation
 from generation.models import Generation
 from generation.sse import sse_comment, sse_event, sse_retry
@@ -60,11 +64,11 @@ async def client_events(generation_id, after: int) -> AsyncIterator[Event | None
     finally:
         runner.reader_left(generation_id)
         if got_done:
-            await reader_db(services.generation_settle_delivery)(
-                generation_id=generation_id, delivery=services.Delivery.SUCCESS
+            await reader_db(generation_settle_delivery)(
+                generation_id=generation_id, delivery=Delivery.SUCCESS
             )
         elif delivered > after:
-            await reader_db(services.generation_record_reading)(
+            await reader_db(generation_record_reading)(
                 generation_id=generation_id, event_id=delivered
             )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -145,7 +144,6 @@ def generation_detail(request: HttpRequest, pk) -> HttpResponse:
 async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     user = await request.auser()
     generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
-    await sync_to_async(release_request_connections)()
     return event_stream_response(page_event_stream(generation.pk, last_event_id(request), request))
 
 

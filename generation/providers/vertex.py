@@ -112,6 +112,61 @@ def vertex_client(
     )
 
 
+def misconfigured_error() -> ProviderError:
+    return ProviderError(
+        "provider_misconfigured",
+        _("Vertex AI is not set up on this site. Please tell the site administrator."),
+    )
+
+
+class VertexClients:
+    """A provider's google-genai client, built on first use and again when
+    STUDIO_VERTEX_BASE_URL changes. One client serves every thread and event
+    loop: the SDK keeps an HTTP pool per loop itself."""
+
+    def __init__(
+        self,
+        *,
+        credentials: Credentials | None,
+        project: str | None,
+        location: str | None,
+        base_url: str | None,
+        default_location: str = "global",
+    ) -> None:
+        self._options = {
+            "credentials": credentials,
+            "project": project,
+            "location": location,
+            "default_location": default_location,
+        }
+        self._base_url = base_url
+        self._client: genai.Client | None = None
+        self._client_base_url: str | None = None
+        self._lock = threading.Lock()
+
+    def _wanted_base_url(self) -> str | None:
+        return self._base_url or settings.STUDIO_VERTEX_BASE_URL or None
+
+    def built(self) -> genai.Client | None:
+        """The client if it is built for the current settings (no waiting)."""
+        if self._client is not None and self._client_base_url == self._wanted_base_url():
+            return self._client
+        return None
+
+    def get(self) -> genai.Client:
+        """The client; building it may read credentials from disk or the metadata
+        server, so call it off the event loop. A ProviderError if Vertex is not set up."""
+        base_url = self._wanted_base_url()
+        with self._lock:
+            if self._client is None or self._client_base_url != base_url:
+                try:
+                    self._client = vertex_client(base_url=base_url, **self._options)
+                except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
+                    raise misconfigured_error() from exc
+                self._client_base_url = base_url
+            return self._client
+
+
 class VertexGeminiProvider(TextProvider):
     name = "vertex"
 
@@ -123,14 +178,9 @@ class VertexGeminiProvider(TextProvider):
         location: str | None = None,
         base_url: str | None = None,
     ) -> None:
-        self._credentials = credentials
-        self._project = project
-        self._location = location
-        self._base_url = base_url
-        # One client serves every event loop: the SDK keeps an HTTP pool per loop itself.
-        self._client: genai.Client | None = None
-        self._client_base_url: str | None = None
-        self._lock = threading.Lock()
+        self._clients = VertexClients(
+            credentials=credentials, project=project, location=location, base_url=base_url
+        )
 
     @property
     def model(self) -> str:  # type: ignore[override]
@@ -145,33 +195,8 @@ class VertexGeminiProvider(TextProvider):
             return settings.STUDIO_VERTEX_ADVANCED_MODEL
         return self.model
 
-    def _client_for(self, base_url: str | None) -> genai.Client:
-        with self._lock:
-            if self._client is None or self._client_base_url != base_url:
-                self._client = self._build_client(base_url)
-                self._client_base_url = base_url
-            return self._client
-
-    def _build_client(self, base_url: str | None) -> genai.Client:
-        return vertex_client(
-            credentials=self._credentials,
-            project=self._project,
-            location=self._location,
-            base_url=base_url,
-        )
-
     async def _client_now(self) -> genai.Client:
-        base_url = self._base_url or settings.STUDIO_VERTEX_BASE_URL or None
-        if self._client is not None and self._client_base_url == base_url:
-            return self._client
-        # Building it may look for credentials on disk or the metadata server.
-        try:
-            return await asyncio.to_thread(self._client_for, base_url)
-        except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
-            raise ProviderError(
-                "provider_misconfigured",
-                _("Vertex AI is not set up on this site. Please tell the site administrator."),
-            ) from exc
+        return self._clients.built() or await asyncio.to_thread(self._clients.get)
 
     def _config(self, system: str | None, max_tokens: int) -> types.GenerateContentConfig:
         # Settings are read for every request, so changing them needs no new client.

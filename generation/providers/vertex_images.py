@@ -19,12 +19,9 @@ task owns retries, and gets the service's Retry-After on the error.
 
 from __future__ import annotations
 
-import threading
-
 import google.auth.exceptions
 from django.conf import settings
 from django.utils.translation import gettext as _
-from google import genai
 from google.auth.credentials import Credentials
 from google.genai import errors, types
 
@@ -45,7 +42,7 @@ from generation.providers.images import (
     ImageResult,
     PreviewCallback,
 )
-from generation.providers.vertex import vertex_client
+from generation.providers.vertex import VertexClients
 
 # A gateway in front of Vertex AI still gets the usual resource path, which
 # names a project; a local fake does not care which.
@@ -71,13 +68,14 @@ class VertexImagenProvider(ImageProvider):
         location: str | None = None,
         base_url: str | None = None,
     ) -> None:
-        self._credentials = credentials
-        self._project = project
-        self._location = location
-        self._base_url = base_url
-        self._client: genai.Client | None = None
-        self._client_base_url: str | None = None
-        self._lock = threading.Lock()
+        # Imagen is served by regions, not by the "global" endpoint.
+        self._clients = VertexClients(
+            credentials=credentials,
+            project=project,
+            location=location,
+            base_url=base_url,
+            default_location=_DEFAULT_LOCATION,
+        )
 
     @property
     def label(self) -> str:  # type: ignore[override]
@@ -88,31 +86,9 @@ class VertexImagenProvider(ImageProvider):
             return settings.STUDIO_VERTEX_ADVANCED_IMAGE_MODEL
         return settings.STUDIO_VERTEX_IMAGE_MODEL
 
-    def _client_now(self) -> genai.Client:
-        base_url = self._base_url or settings.STUDIO_VERTEX_BASE_URL or None
-        with self._lock:
-            if self._client is None or self._client_base_url != base_url:
-                # Building it may look for credentials on disk or the metadata server.
-                try:
-                    self._client = self._build_client(base_url)
-                except (google.auth.exceptions.GoogleAuthError, ValueError) as exc:
-                    raise _misconfigured_error() from exc
-                self._client_base_url = base_url
-            return self._client
-
-    def _build_client(self, base_url: str | None) -> genai.Client:
-        # Imagen is served by regions, not by the "global" endpoint.
-        return vertex_client(
-            credentials=self._credentials,
-            project=self._project,
-            location=self._location,
-            base_url=base_url,
-            default_location=_DEFAULT_LOCATION,
-        )
-
     def generate(self, request: ImageRequest, *, on_preview: PreviewCallback) -> ImageResult:
         model = self.model_for(request.tier)
-        client = self._client_now()
+        client = self._clients.get()
         config = types.GenerateImagesConfig(
             number_of_images=request.count,
             aspect_ratio=request.aspect_ratio,
@@ -206,13 +182,6 @@ def _status_error(exc: errors.APIError, *, model: str) -> ProviderError:
             % {"reason": trimmed(message)},
         )
     return status_error(exc.code or 500, message, model=model)
-
-
-def _misconfigured_error() -> ProviderError:
-    return ProviderError(
-        "provider_misconfigured",
-        _("Vertex AI is not set up on this site. Please tell the site administrator."),
-    )
 
 
 def _bad_response() -> ProviderError:

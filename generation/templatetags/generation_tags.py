@@ -4,7 +4,7 @@ from django import template
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
-from generation.limits import Allowance, allowance_of
+from generation.limits import Allowance, allowance_of, plan_of
 from generation.rendering import render_markdown
 
 register = template.Library()
@@ -51,5 +51,5 @@ def plan_allowance(context) -> Allowance | None:
     user = context["request"].user
     if not user.is_authenticated:
         return None
-    allowance = allowance_of(user)
-    return allowance if allowance.plan is not None else None
+    plan = plan_of(user)
+    return allowance_of(user, plan=plan) if plan is not None else None

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation import services
+from generation.delivery import generation_settle_overdue
 from generation.events import EventName, InProcessEventLog, follow_generation
 from generation.models import Generation
 from generation.runner import runner
@@ -300,8 +301,8 @@ def test_deliveries_left_unsettled_by_a_dead_process_are_settled_later(finished_
         finished_at=timezone.now() - timedelta(minutes=5),
         delivered_event_id=12,
     )
-    assert services.generation_settle_overdue(older_than=timezone.now()) == 1
-    assert services.generation_settle_overdue(older_than=timezone.now()) == 0
+    assert generation_settle_overdue(older_than=timezone.now()) == 1
+    assert generation_settle_overdue(older_than=timezone.now()) == 0
     assert finished_signals == [(generation.pk, "client_disconnected_while_streaming")]
 
 

@@ -109,6 +109,16 @@ def wait_until_answering(url: str, process: subprocess.Popen, log: Path) -> None
             time.sleep(0.2)
 
 
+def stop_process(process: subprocess.Popen, *, timeout: float) -> None:
+    """SIGTERM, and SIGKILL if it has not ended after `timeout` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 class StudioProcess:
     """One `daphne studio.asgi:application` process."""
 
@@ -140,12 +150,7 @@ class StudioProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process, timeout=10)
 
 
 class WorkerProcess:
@@ -180,12 +185,7 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process, timeout=20)
 
 
 @contextlib.contextmanager

@@ -132,6 +132,7 @@ def test_new_lists_the_newest_first(client, db_with_catalogue):
 def test_bad_parameters_show_a_page(client, db_with_catalogue, params):
     response = client.get(LIST, params)
     assert response.status_code == 200
+    assert 'id="listing"' in response.content.decode()
 
 
 def test_pages_keep_the_query_and_facets(client, db_with_catalogue):
