@@ -33,6 +33,7 @@ from templates_catalog.prompting import PromptRenderError, PromptSyntaxError
 from templates_catalog.views import templates_visible_to
 
 Type = TemplateField.Type
+_SLUG = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 def form_data_from_json(
@@ -125,7 +126,9 @@ def _visible_template(request: HttpRequest, body: dict[str, Any]) -> Template:
     slug = body.get("template")
     if not isinstance(slug, str) or not slug:
         raise ApiError(400, errors={"template": [_("Give the slug of a template.")]})
-    template = templates_visible_to(request.user).filter(slug=slug).first()
+    # What is not a slug names no template; it never reaches a query.
+    is_slug = _SLUG.fullmatch(slug) is not None
+    template = templates_visible_to(request.user).filter(slug=slug).first() if is_slug else None
     if template is None:
         raise ApiError(404, _("There is no template “%(slug)s”.") % {"slug": slug})
     return template

@@ -22,6 +22,7 @@ from django.db import transaction
 
 from generation.events import Event, EventName, events_from_database
 from generation.models import Generation
+from generation.redis_clients import sync_redis
 from templates_catalog.models import Template
 
 logger = logging.getLogger(__name__)
@@ -36,11 +37,9 @@ _clients: dict[str, Any] = {}
 def _redis():
     """This process's Redis client for event streams (redis-py pools per process,
     and reconnects after a fork)."""
-    import redis
-
     url = settings.REDIS_URL
     if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, decode_responses=True)
+        _clients[url] = sync_redis(url)
     return _clients[url]
 
 

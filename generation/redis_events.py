@@ -29,6 +29,7 @@ import redis.asyncio as redis
 from django.conf import settings
 
 from generation.events import Event, EventName, InProcessEventLog
+from generation.redis_clients import BLOCK_MS, REDIS_AWAY, async_redis
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +55,14 @@ def encode_event(event: Event) -> dict[str, str]:
     return {"e": event.name.value, "d": json.dumps(event.data, ensure_ascii=False)}
 
 
+def _already_stored(error: Exception) -> bool:
+    """XADD's refusal of an id at or below the stream's last: a batch sent again
+    after an outage, whose first part had been stored."""
+    return "equal or smaller than the target stream top item" in str(error)
+
+
 def _decode(entry_id: str, fields: dict[str, str]) -> Event:
     return Event(int(entry_id.split("-", 1)[1]), EventName(fields["e"]), json.loads(fields["d"]))
-
-
-def _connect(url: str, **kwargs) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True, **kwargs)
 
 
 class RedisEventBus:
@@ -81,14 +84,13 @@ class RedisEventBus:
         self._watched: dict[str, int] = {}
         self._wake_key = f"studio:wake:{uuid.uuid4().hex}"
         self._wake_id = "0-0"
+        # Loops that found Redis away: the outage is logged once, not per retry.
+        self._away: set[str] = set()
 
     @property
     def client(self) -> redis.Redis:
         if self._client is None:
-            pool = redis.BlockingConnectionPool.from_url(
-                self.url, max_connections=_POOL_SIZE, timeout=None, decode_responses=True
-            )
-            self._client = redis.Redis(connection_pool=pool)
+            self._client = async_redis(self.url, pool_size=_POOL_SIZE)
         return self._client
 
     @property
@@ -109,9 +111,24 @@ class RedisEventBus:
                 await loop_body()
             except asyncio.CancelledError:
                 raise
+            except REDIS_AWAY as exc:
+                self._note_away(loop_body.__name__, exc)
+                await asyncio.sleep(1)
             except Exception:
                 logger.exception("Redis event bus: %s failed; retrying", loop_body.__name__)
                 await asyncio.sleep(1)
+
+    def _note_away(self, where: str, exc: BaseException) -> None:
+        """Redis went away (a restart, the network): say so once, at WARNING."""
+        if not self._away:
+            logger.warning("Redis is unreachable (%s); the event bus retries until it is back", exc)
+        self._away.add(where)
+
+    def _note_back(self, where: str) -> None:
+        if where in self._away:
+            self._away.discard(where)
+            if not self._away:
+                logger.warning("Redis is reachable again; the event bus carries on")
 
     # --- writing -----------------------------------------------------------
 
@@ -120,24 +137,42 @@ class RedisEventBus:
         self.outbox.put_nowait((key, event))
 
     async def _write(self) -> None:
-        """Send queued events in pipelined batches, in order."""
+        """Send queued events in pipelined batches, in order. While Redis is away
+        a batch is held and sent again once it is back: nothing is lost, and an
+        event already stored is refused by its id, so none is stored twice."""
         while True:
             batch = [await self.outbox.get()]
             while len(batch) < _BATCH and not self.outbox.empty():
                 batch.append(self.outbox.get_nowait())
-            pipe = self.client.pipeline(transaction=False)
-            for key, event in batch:
-                name = stream_key(key)
-                pipe.xadd(name, encode_event(event), id=f"0-{event.id}")
-                finished = event.name is EventName.DONE
-                ttl = (
-                    settings.STUDIO_EVENT_LOG_RETENTION_SECONDS if finished else RUNNING_TTL_SECONDS
-                )
-                pipe.expire(name, max(1, int(ttl)))
-            results = await pipe.execute(raise_on_error=False)
-            for result in results:
-                if isinstance(result, Exception):
-                    logger.error("Redis event bus: a write failed: %s", result)
+            while True:
+                try:
+                    await self._send(batch)
+                    self._note_back("_write")
+                    break
+                except REDIS_AWAY as exc:
+                    self._note_away("_write", exc)
+                    await asyncio.sleep(1)
+
+    async def _send(self, batch: list[tuple[str, Event]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for key, event in batch:
+            name = stream_key(key)
+            try:
+                fields = encode_event(event)
+            except (TypeError, ValueError):
+                # One event that cannot be encoded must not hold back the others.
+                logger.exception("Redis event bus: event %s of %s cannot be sent", event.id, key)
+                continue
+            pipe.xadd(name, fields, id=f"0-{event.id}")
+            finished = event.name is EventName.DONE
+            ttl = settings.STUDIO_EVENT_LOG_RETENTION_SECONDS if finished else RUNNING_TTL_SECONDS
+            pipe.expire(name, max(1, int(ttl)))
+        results = await pipe.execute(raise_on_error=False)
+        for result in results:
+            if isinstance(result, REDIS_AWAY):
+                raise result
+            if isinstance(result, Exception) and not _already_stored(result):
+                logger.error("Redis event bus: a write failed: %s", result)
 
     # --- reading -----------------------------------------------------------
 
@@ -153,6 +188,14 @@ class RedisEventBus:
     async def _watch(self, key: str) -> bool:
         if self.mirror.has(key):
             return True
+        try:
+            return await self._start_mirror(key)
+        except REDIS_AWAY as exc:
+            # The reader follows the database meanwhile, and tries again.
+            self._note_away("_watch", exc)
+            return False
+
+    async def _start_mirror(self, key: str) -> bool:
         entries = await self.client.xrange(stream_key(key))
         if not entries:
             return False
@@ -169,13 +212,15 @@ class RedisEventBus:
         return True
 
     async def _read(self) -> None:
-        """One blocking XREAD for every mirrored stream, copied into the mirror."""
-        connection = _connect(self.url)
+        """One blocking XREAD for every mirrored stream, copied into the mirror.
+        After an outage it reads on from the last event each mirror holds."""
+        connection = async_redis(self.url)
         try:
             while True:
                 streams = {self._wake_key: self._wake_id}
                 streams.update({stream_key(k): f"0-{last}" for k, last in self._watched.items()})
-                response = await connection.xread(streams, block=5000, count=_BATCH)
+                response = await connection.xread(streams, block=BLOCK_MS, count=_BATCH)
+                self._note_back("_read")
                 for name, entries in response or []:
                     if name == self._wake_key:
                         self._wake_id = entries[-1][0]
@@ -198,12 +243,28 @@ class RedisEventBus:
 
     def request_cancel(self, key: str) -> None:
         """Tell every process to stop this generation if it runs there."""
-        asyncio.ensure_future(self.client.publish(CANCEL_CHANNEL, key))
+        self._in_background(self.client.publish(CANCEL_CHANNEL, key), "a stop request")
+
+    def _in_background(self, coroutine, what: str) -> None:
+        """Fire and forget, but never an unretrieved exception: a Redis outage is
+        noted once; the stop is also in the database, which every runner polls."""
+
+        def done(task: asyncio.Task) -> None:
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if isinstance(exc, REDIS_AWAY):
+                self._note_away("background", exc)
+            elif exc is not None:
+                logger.error("Redis event bus: %s failed: %s", what, exc)
+
+        asyncio.ensure_future(coroutine).add_done_callback(done)
 
     async def _listen(self) -> None:
-        pubsub = _connect(self.url).pubsub(ignore_subscribe_messages=True)
+        pubsub = async_redis(self.url).pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(CANCEL_CHANNEL)
+            self._note_back("_listen")
             async for message in pubsub.listen():
                 if isinstance(message.get("data"), str):
                     self.on_cancel(message["data"])
@@ -219,8 +280,13 @@ class RedisEventBus:
             pipe.expire(readers_key(key), RUNNING_TTL_SECONDS)
             await pipe.execute()
 
-        asyncio.ensure_future(count())
+        self._in_background(count(), "counting readers")
 
-    async def reader_count(self, key: str) -> int:
-        value = await self.client.get(readers_key(key))
+    async def reader_count(self, key: str) -> int | None:
+        """Readers of `key` across processes; None while Redis is away."""
+        try:
+            value = await self.client.get(readers_key(key))
+        except REDIS_AWAY as exc:
+            self._note_away("reader_count", exc)
+            return None
         return int(value or 0)

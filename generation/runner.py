@@ -21,11 +21,13 @@ import contextvars
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from generation import services
@@ -43,6 +45,9 @@ from generation.slots import renew_slots
 
 logger = logging.getLogger(__name__)
 db = runner_db
+_Item = TypeVar("_Item")
+# The database is not there (rather than refusing a row): retry later, whole.
+_DATABASE_AWAY = (OperationalError, InterfaceError)
 
 
 def close_database_connections() -> None:
@@ -66,6 +71,7 @@ class GenerationRunner:
         self._states: dict[UUID, RunState] = {}
         self._tasks: dict[UUID, asyncio.Task] = {}
         self._readers: dict[UUID, int] = {}
+        self._failing_steps: set[str] = set()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -199,8 +205,8 @@ class GenerationRunner:
         readers = self._readers.get(generation_id, 0)
         if self.bus is not None:
             readers = await self.bus.reader_count(str(generation_id))
-        if readers > 0:
-            return
+        if readers is None or readers > 0:
+            return  # read somewhere, or nobody can tell now
         generation = await db(Generation.objects.filter(pk=generation_id).first)()
         if generation is not None and not generation.is_finished:
             logger.info("generation %s cancelled: its reader left", generation_id)
@@ -209,38 +215,112 @@ class GenerationRunner:
     # --- upkeep ------------------------------------------------------------
 
     async def _upkeep(self) -> None:
-        """Checkpoints, leases, cancels from elsewhere, and the dead's generations."""
+        """Checkpoints, leases, cancels from elsewhere, and the dead's generations.
+
+        Each step on its own: one that fails (the database refused a statement,
+        or went away) must not keep the others from running. A checkpoint that
+        fails must never stop this process's leases from being renewed, or
+        another process would take its healthy generations for dead."""
         last_lease = last_cancel_check = 0.0
         while True:
             interval = min(settings.STUDIO_CHECKPOINT_SECONDS, 0.5)
             await asyncio.sleep(interval)
+            now = time.monotonic()
+            await self._upkeep_step(self._save_checkpoints)
+            if self._states and now - last_cancel_check >= 0.5:
+                last_cancel_check = now
+                await self._upkeep_step(self._stop_cancelled_elsewhere)
+            if now - last_lease >= settings.STUDIO_LEASE_SECONDS / 3:
+                last_lease = now
+                await self._upkeep_step(self._keep_leases)
+
+    async def _upkeep_step(self, step: Callable[[], Awaitable[None]]) -> None:
+        """One step of upkeep; a failure is logged once until the step works again
+        (a database or Redis that is away is not news every half second)."""
+        name = step.__name__
+        try:
+            await step()
+        except Exception:
+            if name not in self._failing_steps:
+                self._failing_steps.add(name)
+                logger.warning("generation upkeep: %s failed; trying again", name, exc_info=True)
+        else:
+            if name in self._failing_steps:
+                self._failing_steps.discard(name)
+                logger.warning("generation upkeep: %s works again", name)
+
+    async def _one_by_one_on_refusal(
+        self, write: Callable[..., None], items: list[_Item], *, what: str
+    ) -> list[_Item]:
+        """`write(items)` as one statement; if the database refuses it, each item
+        on its own, so that one bad row cannot hold back the others. Returns the
+        items refused on their own. A database that is away refuses everything
+        and raises: the caller tries again later, whole."""
+        try:
+            await db(write)(items)
+            return []
+        except _DATABASE_AWAY:
+            raise
+        except Exception:
+            if len(items) == 1:
+                logger.exception("generation upkeep: %s refused for %s", what, items[0])
+                return items
+            logger.warning("generation upkeep: %s refused for a batch; one by one", what)
+        refused = []
+        for item in items:
             try:
-                now = time.monotonic()
-                await self._save_checkpoints()
-                active = list(self._states)
-                if active and now - last_cancel_check >= 0.5:
-                    last_cancel_check = now
-                    for generation_id in await db(services.generation_cancel_requested)(
-                        generation_ids=active
-                    ):
-                        self._cancel_here(generation_id)
-                if now - last_lease >= settings.STUDIO_LEASE_SECONDS / 3:
-                    last_lease = now
-                    await self._keep_leases()
+                await db(write)([item])
+            except _DATABASE_AWAY:
+                raise
             except Exception:
-                logger.exception("generation upkeep failed; trying again")
+                logger.exception("generation upkeep: %s refused for %s", what, item)
+                refused.append(item)
+        return refused
+
+    def _stop_unsavable(self, generation_id: UUID) -> None:
+        """The database refuses this generation's row: stop it, failed, alone."""
+        state = self._states.get(generation_id)
+        if state is not None:
+            state.unsavable = True
+        self._cancel_here(generation_id)
 
     async def _save_checkpoints(self) -> None:
-        checkpoints = [state.checkpoint() for state in self._states.values() if state.dirty]
-        if checkpoints:
-            await db(services.generation_checkpoint)(checkpoints=checkpoints)
+        states = [state for state in self._states.values() if state.dirty]
+        if not states:
+            return
+        before = [state.saved_parts for state in states]
+        checkpoints = [state.checkpoint() for state in states]
+        try:
+            refused = await self._one_by_one_on_refusal(
+                lambda items: services.generation_checkpoint(checkpoints=items),
+                checkpoints,
+                what="checkpoint",
+            )
+        except Exception:
+            # Nothing was saved: save it all next time.
+            for state, saved_parts in zip(states, before, strict=True):
+                state.saved_parts = saved_parts
+            raise
+        for checkpoint in refused:
+            self._stop_unsavable(checkpoint.generation_id)
+
+    async def _stop_cancelled_elsewhere(self) -> None:
+        active = list(self._states)
+        for generation_id in await db(services.generation_cancel_requested)(generation_ids=active):
+            self._cancel_here(generation_id)
 
     async def _keep_leases(self) -> None:
         # Unfinished generations this process holds: running ones, and queued
         # ones that were submitted here and have not started yet.
         held = list(self._futures)
         if held:
-            await db(services.generation_renew_leases)(generation_ids=held)
+            refused = await self._one_by_one_on_refusal(
+                lambda items: services.generation_renew_leases(generation_ids=items),
+                held,
+                what="lease renewal",
+            )
+            for generation_id in refused:
+                self._stop_unsavable(generation_id)
             await renew_slots([str(generation_id) for generation_id in held])
         for generation_id in await db(services.generation_reap)():
             logger.warning("generation %s failed: the process running it stopped", generation_id)

@@ -34,10 +34,17 @@ from generation.providers.base import (
     estimate_tokens,
 )
 from generation.slots import slots_for
+from studio.text import ModelTextCleaner, clean_model_text
 
 logger = logging.getLogger(__name__)
 Status = Generation.Status
 _GENERIC_ERROR = gettext_lazy("Something went wrong while generating. Please try again.")
+# A run whose text the database refused: the others carry on, this one ends.
+UNSAVABLE = "unsavable_output"
+_UNSAVABLE_ERROR = gettext_lazy(
+    "The answer could not be saved, so this generation was stopped. "
+    "The text saved before that is kept. Please try again."
+)
 # A run's database work happens on the runner's database threads: never on
 # asgiref's shared thread (where a blocked caller would stall every generation),
 # never on the event loop; each generation's on one thread, so in order.
@@ -52,6 +59,8 @@ class RunState:
     events_before_text: int = 0
     first_token_at: datetime | None = None
     saved_parts: int = 0  # how many of `emitted` the last checkpoint held
+    # Set by the runner when the database refused this run's checkpoint.
+    unsavable: bool = False
 
     @property
     def dirty(self) -> bool:
@@ -158,6 +167,101 @@ def _load_text_request(generation_id: UUID) -> TextRequest | None:
     return services.generation_text_request(generation) if generation else None
 
 
+class _TextStream:
+    """A run's text on its way from the provider to the log and the row: deltas
+    coalesced in a short window, the text cleaned once (studio.text), and the
+    end stored however the run ends."""
+
+    def __init__(
+        self,
+        key: str,
+        request: TextRequest,
+        publisher: Publisher,
+        provider: TextProvider,
+        state: RunState,
+    ) -> None:
+        self.key = key
+        self.request = request
+        self.publisher = publisher
+        self.provider = provider
+        self.state = state
+        self.loop = asyncio.get_running_loop()
+        self.window = settings.STUDIO_COALESCE_MS / 1000
+        self.pending: list[str] = []
+        self.last_sent = -self.window
+        self.flush_timer: asyncio.TimerHandle | None = None
+        # The one place a model's text is made safe to store and send.
+        self.cleaner = ModelTextCleaner()
+
+    def take(self, raw: str) -> None:
+        """A delta from the provider: out at once after a quiet spell; in a burst,
+        it waits for the rest of the window and goes out with the others."""
+        text = self.cleaner.feed(raw)
+        if not text:
+            return
+        self.pending.append(text)
+        if self.loop.time() - self.last_sent >= self.window:
+            self.flush()
+        elif self.flush_timer is None:
+            self.flush_timer = self.loop.call_at(self.last_sent + self.window, self.flush)
+
+    def flush(self) -> None:
+        """Send the text that waited for the coalescing window as one delta."""
+        if self.flush_timer is not None:
+            self.flush_timer.cancel()
+            self.flush_timer = None
+        if not self.pending:
+            return
+        text = "".join(self.pending)
+        self.pending.clear()
+        state = self.state
+        if not state.emitted:
+            state.events_before_text = self.publisher.last_id(self.key)
+            state.first_token_at = timezone.now()
+        state.emitted.append(text)
+        self.publisher.append(self.key, EventName.DELTA, {"text": text})
+        self.last_sent = self.loop.time()
+
+    async def finish(self, status: str, **fields: Any) -> None:
+        """Store how the run ended, then send `error` (if any) and `done`."""
+        if tail := self.cleaner.flush():
+            self.pending.append(tail)
+        self.flush()
+        state = self.state
+        if not state.emitted:
+            # No text: every event so far (its place in line) came before it.
+            state.events_before_text = self.publisher.last_id(self.key)
+        output = "".join(state.emitted)
+        fields.setdefault("output_tokens", estimate_tokens(output))
+        fields.setdefault(
+            "input_tokens", estimate_tokens(self.request.system + self.request.prompt)
+        )
+        db = runner_db.ordered(state.generation_id)
+        try:
+            generation = await db(services.generation_finish)(
+                generation_id=state.generation_id,
+                status=status,
+                output=output,
+                model=self.provider.model_for(self.request.tier),
+                events_before_text=state.events_before_text,
+                first_token_at=state.first_token_at,
+                **fields,
+            )
+        except Exception:
+            # The row refused this end (its text, most likely): end it failed,
+            # keeping the text of its last checkpoint, so that it never stays
+            # running with nobody working on it.
+            logger.exception("generation %s: its end could not be stored", state.generation_id)
+            generation = await db(services.generation_fail)(
+                generation_id=state.generation_id,
+                error_code=UNSAVABLE,
+                error_message=str(_UNSAVABLE_ERROR),
+            )
+        if generation.error_code:
+            self.publisher.append(self.key, EventName.ERROR, error_payload(generation))
+        self.publisher.append(self.key, EventName.DONE, done_payload(generation))
+
+
 async def _stream_into(
     key: str,
     request: TextRequest,
@@ -165,89 +269,42 @@ async def _stream_into(
     provider: TextProvider,
     state: RunState,
 ) -> str | None:
-    loop = asyncio.get_running_loop()
-    window = settings.STUDIO_COALESCE_MS / 1000
-    pending: list[str] = []
-    last_sent = -window
-    flush_timer: asyncio.TimerHandle | None = None
+    stream = _TextStream(key, request, publisher, provider, state)
     result: TextResult | None = None
-
-    def flush() -> None:
-        """Send the text that waited for the coalescing window as one delta."""
-        nonlocal flush_timer, last_sent
-        if flush_timer is not None:
-            flush_timer.cancel()
-            flush_timer = None
-        if not pending:
-            return
-        text = "".join(pending)
-        pending.clear()
-        if not state.emitted:
-            state.events_before_text = publisher.last_id(key)
-            state.first_token_at = timezone.now()
-        state.emitted.append(text)
-        publisher.append(key, EventName.DELTA, {"text": text})
-        last_sent = loop.time()
-
-    async def finish(status: str, **fields) -> None:
-        flush()
-        if not state.emitted:
-            # No text: every event so far (its place in line) came before it.
-            state.events_before_text = publisher.last_id(key)
-        output = "".join(state.emitted)
-        fields.setdefault("output_tokens", estimate_tokens(output))
-        fields.setdefault("input_tokens", estimate_tokens(request.system + request.prompt))
-        generation = await runner_db.ordered(state.generation_id)(services.generation_finish)(
-            generation_id=state.generation_id,
-            status=status,
-            output=output,
-            model=provider.model_for(request.tier),
-            events_before_text=state.events_before_text,
-            first_token_at=state.first_token_at,
-            **fields,
-        )
-        if generation.error_code:
-            publisher.append(key, EventName.ERROR, error_payload(generation))
-        publisher.append(key, EventName.DONE, done_payload(generation))
-
     try:
         async for item in provider.stream(request):
             if isinstance(item, TextResult):
                 result = item
-                continue
-            # PostgreSQL text cannot hold NUL; nothing else is changed.
-            text = item.text.replace("\x00", "")
-            if not text:
-                continue
-            pending.append(text)
-            # A token after a quiet spell goes out at once; tokens in a burst
-            # wait for the rest of the window and go out together.
-            if loop.time() - last_sent >= window:
-                flush()
-            elif flush_timer is None:
-                flush_timer = loop.call_at(last_sent + window, flush)
+            else:
+                stream.take(item.text)
     except asyncio.CancelledError:
-        await finish(Status.CANCELLED, finish_reason="cancelled")
+        if state.unsavable:
+            # The runner stopped it: its text could not be saved.
+            await stream.finish(
+                Status.FAILED, error_code=UNSAVABLE, error_message=str(_UNSAVABLE_ERROR)
+            )
+        else:
+            await stream.finish(Status.CANCELLED, finish_reason="cancelled")
         raise
     except ProviderError as exc:
-        await finish(Status.FAILED, error_code=exc.code, error_message=exc.message)
+        await stream.finish(
+            Status.FAILED, error_code=exc.code, error_message=clean_model_text(exc.message)
+        )
     except Exception:
         logger.exception("generation %s failed", state.generation_id)
-        await finish(
-            Status.FAILED,
-            error_code="unknown_error",
-            error_message=str(_GENERIC_ERROR),
+        await stream.finish(
+            Status.FAILED, error_code="unknown_error", error_message=str(_GENERIC_ERROR)
         )
         return Generation.Delivery.UNKNOWN_ERROR
     else:
         if result is None:
-            await finish(
+            await stream.finish(
                 Status.FAILED,
                 error_code="incomplete_stream",
                 error_message=_("The model stopped without finishing its answer."),
             )
         else:
-            await finish(
+            await stream.finish(
                 Status.COMPLETED,
                 finish_reason=result.finish_reason,
                 input_tokens=result.input_tokens,

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import InterfaceError, OperationalError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -316,6 +316,21 @@ def generation_finish(
     return Generation(pk=generation_id, **fields)
 
 
+def generation_fail(*, generation_id: UUID, error_code: str, error_message: str) -> Generation:
+    """End an unfinished generation as failed without touching its text (the row
+    keeps what its last checkpoint saved), and settle its usage. Returns the row."""
+    with transaction.atomic():
+        Generation.objects.filter(pk=generation_id, status__in=Generation.UNFINISHED).update(
+            status=Status.FAILED,
+            error_code=error_code,
+            error_message=error_message,
+            finished_at=timezone.now(),
+            lease_expires_at=None,
+        )
+        usage_settle(generation_ids=[generation_id])
+    return Generation.objects.defer("output", "prompt", "system_prompt").get(pk=generation_id)
+
+
 def generation_cancel_waiting(*, generation_id: UUID, events_before_text: int) -> Generation | None:
     """End a generation stopped while it waited in line for the model (cancelled
     now, or already by generation_cancel); None if it is gone."""
@@ -381,32 +396,50 @@ def generation_reap(*, now: datetime | None = None) -> list[UUID]:
     ).values_list("pk", "language", "kind", "status")
     reaped = []
     for generation_id, language, kind, status in list(lapsed):
-        horizon = image_horizon if (kind, status) == (Template.Kind.IMAGE, Status.RUNNING) else now
-        with translation.override(language):
-            if kind == Template.Kind.IMAGE:
-                message = gettext(
-                    "The image job was lost: no worker finished it. Please try again."
-                )
-            else:
-                message = gettext(
-                    "The server running this generation stopped. "
-                    "The text generated before that is kept."
-                )
-        with transaction.atomic():
-            updated = Generation.objects.filter(
-                pk=generation_id, status=status, lease_expires_at__lt=horizon
-            ).update(
-                status=Status.FAILED,
-                error_code=INTERRUPTED,
-                error_message=message,
-                finished_at=now,
-                lease_expires_at=None,
-            )
-            usage_settle(generation_ids=[generation_id])
-        if updated:
-            reaped.append(generation_id)
-            if kind == Template.Kind.IMAGE:
-                from generation.image_events import image_events_publish_end
-
-                image_events_publish_end(generation_id=generation_id)
+        # One row the database refuses must not keep the others from being reaped.
+        try:
+            if _reap_one(
+                generation_id, language, kind, status, now=now, image_horizon=image_horizon
+            ):
+                reaped.append(generation_id)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("generation %s could not be reaped", generation_id)
     return reaped
+
+
+def _reap_one(
+    generation_id: UUID,
+    language: str,
+    kind: str,
+    status: str,
+    *,
+    now: datetime,
+    image_horizon: datetime,
+) -> bool:
+    horizon = image_horizon if (kind, status) == (Template.Kind.IMAGE, Status.RUNNING) else now
+    with translation.override(language):
+        if kind == Template.Kind.IMAGE:
+            message = gettext("The image job was lost: no worker finished it. Please try again.")
+        else:
+            message = gettext(
+                "The server running this generation stopped. "
+                "The text generated before that is kept."
+            )
+    with transaction.atomic():
+        updated = Generation.objects.filter(
+            pk=generation_id, status=status, lease_expires_at__lt=horizon
+        ).update(
+            status=Status.FAILED,
+            error_code=INTERRUPTED,
+            error_message=message,
+            finished_at=now,
+            lease_expires_at=None,
+        )
+        usage_settle(generation_ids=[generation_id])
+    if updated and kind == Template.Kind.IMAGE:
+        from generation.image_events import image_events_publish_end
+
+        image_events_publish_end(generation_id=generation_id)
+    return bool(updated)

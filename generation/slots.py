@@ -25,6 +25,8 @@ from collections.abc import AsyncIterator, Callable
 
 from django.conf import settings
 
+from generation.redis_clients import async_redis, sync_redis
+
 logger = logging.getLogger(__name__)
 PositionCallback = Callable[[int], object]
 # How often waiters ask again (a local release wakes them at once) and how often
@@ -233,9 +235,7 @@ class RedisSlots(Slots):
     @property
     def client(self):
         if self._client is None:
-            import redis.asyncio as redis
-
-            self._client = redis.Redis.from_url(self.url, decode_responses=True)
+            self._client = async_redis(self.url)
             self._try_script = self._client.register_script(_TRY)
         return self._client
 
@@ -275,9 +275,7 @@ class RedisSlots(Slots):
     @property
     def sync_client(self):
         if self._sync_client is None:
-            import redis
-
-            self._sync_client = redis.Redis.from_url(self.url, decode_responses=True)
+            self._sync_client = sync_redis(self.url)
             self._sync_try = self._sync_client.register_script(_TRY)
             self._waiting_script = self._sync_client.register_script(_WAITING)
         return self._sync_client

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from studio.services import aapi_token_user, api_token_user
+from studio.text import find_unsafe_text
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -78,6 +79,19 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
         raise ApiError(400, _("The request body is not valid JSON.")) from None
     if not isinstance(body, dict):
         raise ApiError(400, _("The request body must be a JSON object."))
+    # The text rule at this boundary (studio.text): nothing that cannot be stored.
+    problem = find_unsafe_text(body, controls=False)
+    match problem and problem[1]:
+        case "surrogate":
+            raise ApiError(
+                400,
+                _(
+                    "The request body contains text that is not valid Unicode "
+                    "(an unpaired surrogate escape such as \\ud800)."
+                ),
+            )
+        case "nul":
+            raise ApiError(400, _("The request body contains a NUL character (\\u0000)."))
     return body
 
 

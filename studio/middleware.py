@@ -7,10 +7,13 @@ from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.decorators import sync_and_async_middleware
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.translation import gettext as _
 from psycopg_pool import PoolTimeout
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+from studio.text import has_unsafe_characters
 
 RETRY_AFTER_SECONDS = 5
 
@@ -72,3 +75,45 @@ class StaticFilesMiddleware:
             if response is not None:
                 return response
         return await self.get_response(request)
+
+
+@sync_and_async_middleware
+def request_hygiene_middleware(get_response):
+    """The text rule (studio.text) for the request line and headers: a NUL or
+    another control character in the path, the query or a header value is
+    refused with 400 (JSON under /api/, a page elsewhere) before any view or
+    query sees it. Bytes that are not UTF-8 have already been decoded to
+    U+FFFD by Django."""
+    if iscoroutinefunction(get_response):
+
+        async def middleware(request: HttpRequest) -> HttpResponse:
+            return _unsafe_text_refusal(request) or await get_response(request)
+
+    else:
+
+        def middleware(request: HttpRequest) -> HttpResponse:
+            return _unsafe_text_refusal(request) or get_response(request)
+
+    return middleware
+
+
+def _unsafe_text_refusal(request: HttpRequest) -> HttpResponse | None:
+    if not _request_has_unsafe_text(request):
+        return None
+    if request.path_info.startswith("/api/"):
+        message = "The address or a header of this request contains a control character."
+        return JsonResponse({"error": message}, status=400)
+    return HttpResponse(render_to_string("400.html"), status=400)
+
+
+def _request_has_unsafe_text(request: HttpRequest) -> bool:
+    if has_unsafe_characters(request.path):
+        return True
+    for key, values in request.GET.lists():
+        if has_unsafe_characters(key) or any(map(has_unsafe_characters, values)):
+            return True
+    return any(
+        isinstance(value, str) and has_unsafe_characters(value.replace("\t", " "))
+        for name, value in request.META.items()
+        if name.startswith("HTTP_")
+    )

@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: nothing below sees a request line or header that breaks the text rule.
+    "studio.middleware.request_hygiene_middleware",
     "django.middleware.security.SecurityMiddleware",
     "studio.middleware.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -43,7 +43,11 @@ from templates_catalog.sample_runs import (
     sample_run_events,
     sample_run_prepare,
 )
-from templates_catalog.services import template_duplicate, template_render_prompt
+from templates_catalog.services import (
+    template_duplicate,
+    template_prompt_budget_problems,
+    template_render_prompt,
+)
 from templates_catalog.versions import template_version_current
 
 
@@ -90,6 +94,13 @@ class TemplateFieldFormSet(BaseInlineFormSet):
                     gettext("%(prompt)s names fields that do not exist: %(names)s")
                     % {"prompt": source_name, "names": ", ".join(unknown)}
                 )
+        if not problems:
+            fields = [
+                form.instance
+                for form in self.forms
+                if form.cleaned_data and not form.cleaned_data.get("DELETE")
+            ]
+            problems = template_prompt_budget_problems(template=self.instance, fields=fields)
         if problems:
             raise ValidationError(problems)
 

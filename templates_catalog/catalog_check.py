@@ -22,7 +22,10 @@ from templates_catalog.prompting import (
     PromptSyntaxError,
     referenced_names,
 )
-from templates_catalog.services import template_render_prompt
+from templates_catalog.services import (
+    template_prompt_budget_problems,
+    template_render_prompt,
+)
 
 LANGUAGES = [code for code, _name in settings.LANGUAGES]
 MIN_FIELDS = 2
@@ -94,6 +97,10 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
             report(f"field “{name}” is never used in the {language} prompt")
         if not unknown:
             problems += _render_sample(template, fields, language)
+    problems += [
+        Problem(template.slug, f"{problem} (with the longest inputs the form accepts)")
+        for problem in template_prompt_budget_problems(template=template, fields=fields)
+    ]
     return problems
 
 

@@ -12,10 +12,19 @@ from django import forms
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from studio.text import strip_controls_but_nul
 from templates_catalog.models import Template, TemplateField
 
 Type = TemplateField.Type
 DEFAULT_MAX_LENGTH = {Type.SHORT_TEXT: 200, Type.LONG_TEXT: 4000}
+
+
+class InputTextField(forms.CharField):
+    """A person's text, under the text rule (studio.text): invisible control
+    characters are removed; NUL is left for Django's validator to refuse."""
+
+    def to_python(self, value: Any) -> str:
+        return strip_controls_but_nul(super().to_python(value))
 
 
 def _text_field(field: TemplateField, common: dict[str, Any]) -> forms.Field:
@@ -25,7 +34,7 @@ def _text_field(field: TemplateField, common: dict[str, Any]) -> forms.Field:
         if field.type == Type.LONG_TEXT
         else forms.TextInput(attrs=attrs)
     )
-    return forms.CharField(
+    return InputTextField(
         min_length=field.min_length or None,
         max_length=field.max_length or DEFAULT_MAX_LENGTH[field.type],
         widget=widget,
@@ -123,6 +132,32 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, datetime.date):
         return value.isoformat()
     return value
+
+
+def longest_inputs(fields: list[TemplateField]) -> dict[str, Any]:
+    """The largest inputs the form accepts, as stored: what every prompt body must
+    be able to render within its budget (a nested loop over a long text is fine
+    on a short sample and not on 4,000 characters)."""
+    inputs: dict[str, Any] = {}
+    for field in fields:
+        match field.type:
+            case Type.SHORT_TEXT | Type.LONG_TEXT:
+                inputs[field.name] = "あ" * (field.max_length or DEFAULT_MAX_LENGTH[field.type])
+            case Type.NUMBER:
+                largest = field.max_value if field.max_value is not None else Decimal(10**14)
+                inputs[field.name] = int(largest)
+            case Type.MULTI_SELECT:
+                inputs[field.name] = [value for value, _label in field.choice_pairs()]
+            case Type.SELECT | Type.RADIO:
+                pairs = field.choice_pairs()
+                inputs[field.name] = max(pairs, key=lambda pair: len(pair[1]))[0] if pairs else ""
+            case Type.CHECKBOX:
+                inputs[field.name] = True
+            case Type.DATE:
+                inputs[field.name] = "2026-12-31"
+            case Type.URL | Type.EMAIL:
+                inputs[field.name] = "https://" + "a" * 1990 + ".jp"
+    return inputs
 
 
 def form_data_from_inputs(inputs: Mapping[str, Any], fields: list[TemplateField]) -> dict[str, Any]:

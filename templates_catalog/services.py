@@ -11,9 +11,15 @@ from typing import Any
 from django.db import transaction
 from django.utils import translation
 
-from templates_catalog.forms import prompt_values
+from templates_catalog.forms import longest_inputs, prompt_values
 from templates_catalog.models import Template, TemplateField
-from templates_catalog.prompting import render_prompt
+from templates_catalog.prompting import (
+    PromptBudgetError,
+    PromptRenderError,
+    PromptSyntaxError,
+    can_outgrow_its_inputs,
+    render_prompt,
+)
 from templates_catalog.versions import template_version_current
 
 COPY_SUFFIXES = {"ja": "（コピー）", "en": " (copy)"}
@@ -43,6 +49,30 @@ def template_render_prompt(
         prompt=render_prompt(body_source, values),
         language=language,
     )
+
+
+def template_prompt_budget_problems(
+    *, template: Template, fields: list[TemplateField], languages: tuple[str, ...] = ("ja", "en")
+) -> list[str]:
+    """Render every prompt of the template with the largest inputs its form accepts;
+    the first body that would cost more than a prompt may (prompting's budget) is
+    named with the reason. Other render errors are left to the sample checks."""
+    inputs = longest_inputs(fields)
+    for language in languages:
+        values = prompt_values(inputs, fields, language)
+        for name in ("system_prompt", "prompt_body"):
+            source = getattr(template, f"{name}_{language}", None) or ""
+            try:
+                if not can_outgrow_its_inputs(source):
+                    continue
+                render_prompt(source, values)
+            except PromptBudgetError as exc:
+                # One is enough to refuse the template; trying the rest could
+                # take a budget's time each.
+                return [f"{name}_{language}: {exc}"]
+            except (PromptRenderError, PromptSyntaxError):
+                continue  # reported by the syntax and sample checks
+    return []
 
 
 def _free_copy_slug(slug: str) -> str:

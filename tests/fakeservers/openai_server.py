@@ -173,7 +173,7 @@ class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
 
         def chunk(delta: dict, finish_reason: str | None = None) -> str:
             choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-            return json.dumps({**base, "choices": [choice]}, ensure_ascii=False)
+            return _json({**base, "choices": [choice]})
 
         await exchange.start_stream(behaviour.headers)
         await exchange.pause(behaviour.first_token_delay)
@@ -308,6 +308,17 @@ async def _send_named_event(exchange: Exchange, name: str, payload: dict) -> Non
     sends them (Exchange.send_event writes a `data:` line only)."""
     data = f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode()
     await exchange._write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+def _json(body: dict) -> str:
+    """UTF-8 JSON as OpenAI sends it; text that has no UTF-8 form (a lone
+    surrogate, which a hostile or broken upstream can send) as \\u escapes."""
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body)
+    return text
 
 
 def _error_body(

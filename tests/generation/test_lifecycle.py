@@ -21,6 +21,7 @@ from generation.signals import generation_finished
 from generation.streams import client_events
 from tests.factories import GenerationFactory, UserFactory
 from tests.fakes import ScriptedProvider
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Status = Generation.Status
@@ -52,15 +53,6 @@ def start(**kwargs) -> Generation:
     )
     runner.submit(generation.pk)
     return generation
-
-
-def wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def text_so_far(generation_id) -> str:

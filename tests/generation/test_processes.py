@@ -11,10 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
 from tests.support.event_streams import read_event_stream
+from tests.support.poison import MARKER
+from tests.support.poison import statements as poison_statements
 from tests.support.services import postgres_url, redis_url
 from tests.support.studio_process import StudioProcess, openai_deployment
 
@@ -82,7 +85,7 @@ def detail(process, generation_id, headers) -> dict:
 
 
 def test_a_reader_moved_to_another_process_mid_stream_loses_nothing(deployment):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     a, b = processes["a"], processes["b"]
     generation_id = create(a, headers)
     first = read_events(a, generation_id, headers, deltas=3)
@@ -101,7 +104,7 @@ def test_a_reader_moved_to_another_process_mid_stream_loses_nothing(deployment):
 
 
 def test_stop_sent_to_another_process_closes_the_upstream_within_a_second(deployment, upstream):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     a, b = processes["a"], processes["b"]
     generation_id = create(a, headers)
     seen = read_events(b, generation_id, headers, deltas=2)
@@ -124,11 +127,15 @@ def test_stop_sent_to_another_process_closes_the_upstream_within_a_second(deploy
 
 
 def test_a_killed_process_generation_fails_with_its_text_kept(deployment):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     doomed, b = processes["doomed"], processes["b"]
     generation_id = create(doomed, headers)
     seen = read_events(b, generation_id, headers, deltas=10)
-    time.sleep(0.5)  # past a checkpoint
+    # Past a checkpoint: some of the text is in the database.
+    deadline = time.monotonic() + 30
+    while not detail(b, generation_id, headers)["output"]:
+        assert time.monotonic() < deadline, "no checkpoint was saved"
+        time.sleep(0.05)
     doomed.kill()
     killed = time.monotonic()
     # The reader on the surviving process is told, and the stream ends.
@@ -143,7 +150,7 @@ def test_a_killed_process_generation_fails_with_its_text_kept(deployment):
 
 
 def test_another_persons_stream_is_not_found_on_any_process(deployment):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     generation_id = create(processes["a"], headers)
     for process in (processes["a"], processes["b"]):
         response = httpx.get(
@@ -161,7 +168,7 @@ def test_another_persons_stream_is_not_found_on_any_process(deployment):
 def test_open_streams_do_not_hold_a_thread_each(deployment):
     """Django gives every request a thread for its synchronous steps and would
     keep it for a stream's whole length; open streams let theirs go."""
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     b = processes["b"]
     ids = [create(b, headers) for _ in range(40)]
     streaming = threading.Barrier(41)
@@ -184,3 +191,58 @@ def test_open_streams_do_not_hold_a_thread_each(deployment):
         threads = psutil.Process(b.pid).num_threads()
         assert [future.result() for future in futures] == ["event: done"] * 40
     assert threads < 30
+
+
+# A broken or hostile model service: a lone surrogate, an emoji's surrogate pair
+# split across two chunks, NUL and other control characters.
+HOSTILE_TOKENS = ["Dear ", "\ud800", "client \ud83d", "\ude00 ", "a\x00b\x07c", " end"]
+
+
+def test_a_hostile_model_stream_is_cleaned_once_and_read_alike_on_every_process(
+    deployment, upstream
+):
+    processes, headers = deployment.processes, deployment.headers
+    a, b = processes["a"], processes["b"]
+    upstream.enqueue(Behaviour(tokens=HOSTILE_TOKENS, token_interval=0.05))
+    hostile = create(a, headers)
+    healthy = create(a, headers)
+    for process in (a, b):
+        events = read_events(process, hostile, headers)
+        assert events[-1][2]["status"] == "completed"
+        assert text_of(events) == "Dear \ufffdclient \U0001f600 abc end"
+    assert detail(b, hostile, headers)["output"] == "Dear \ufffdclient \U0001f600 abc end"
+    events = read_events(b, healthy, headers)
+    assert text_of(events) == detail(a, healthy, headers)["output"] == "".join(TOKENS)
+
+
+def test_a_row_the_database_refuses_fails_alone_and_no_process_takes_the_others_for_dead(
+    deployment, upstream
+):
+    """One process's checkpoint statement covers all its running generations; a
+    row the database refuses must fail alone, and the process must keep renewing
+    the others' leases, or another process would reap them as dead."""
+    processes, headers = deployment.processes, deployment.headers
+    a, b = processes["a"], processes["b"]
+    create_trigger, drop_trigger = poison_statements("postgresql")
+    with psycopg.connect(deployment.database_url, autocommit=True) as connection:
+        for statement in create_trigger:
+            connection.execute(statement)
+        try:
+            # 100 tokens at 20 a second: each answer outlives the 3 s lease.
+            slow = Behaviour(tokens=default_tokens(100), token_interval=0.05)
+            upstream.enqueue(Behaviour(tokens=[f"{MARKER} ", *slow.tokens], token_interval=0.05))
+            poisoned = create(a, headers)
+            read_events(a, poisoned, headers, deltas=1)  # its upstream request is the enqueued one
+            upstream.enqueue(*[slow] * 4)
+            healthy = [create(a, headers) for _ in range(3)] + [create(b, headers)]
+            ends = {gid: read_events(b, gid, headers, timeout=60) for gid in [poisoned, *healthy]}
+        finally:
+            for statement in drop_trigger:
+                connection.execute(statement)
+    assert ends[poisoned][-1][2]["status"] == "failed"
+    assert detail(a, poisoned, headers)["error"]["code"] == "unsavable_output"
+    for generation_id in healthy:
+        assert ends[generation_id][-1][2]["status"] == "completed"
+        stored = detail(b, generation_id, headers)
+        assert stored["status"] == "completed", stored["error"]
+        assert stored["output"] == text_of(ends[generation_id]) == "".join(slow.tokens)

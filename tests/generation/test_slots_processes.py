@@ -4,6 +4,9 @@ requests it serves at once."""
 
 from __future__ import annotations
 
+import json
+import re
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,10 +44,10 @@ def deployment(upstream, tmp_path_factory):
         yield deployed
 
 
-def create(process: StudioProcess, headers: dict) -> str:
+def create(process: StudioProcess, headers: dict, topic: str = "lines") -> str:
     response = httpx.post(
         f"{process.url}/api/v1/generations",
-        json={"template": "bench", "inputs": {"topic": "lines"}},
+        json={"template": "bench", "inputs": {"topic": topic}},
         headers=headers,
         timeout=10,
     )
@@ -52,22 +55,41 @@ def create(process: StudioProcess, headers: dict) -> str:
     return response.json()["id"]
 
 
-def events_of(process: StudioProcess, generation_id: str, headers: dict):
+def events_of(
+    process: StudioProcess,
+    generation_id: str,
+    headers: dict,
+    arrived: threading.Event | None = None,
+):
+    """The generation's events to `done`; `arrived` is set at the first one."""
     url = f"{process.url}/api/v1/generations/{generation_id}/events"
-    return read_event_stream(url, headers, timeout=120)
+
+    def first(events) -> bool:
+        if arrived is not None:
+            arrived.set()
+        return False
+
+    return read_event_stream(url, headers, until=first, timeout=120)
 
 
 def test_fifty_clients_on_two_processes_never_exceed_the_cap(deployment, upstream):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     web = [processes["a"], processes["b"]]
     upstream.max_in_flight = 0
     served_before = upstream.completed
-    # Fifty people press Generate one after another, on either process.
-    ids = [create(web[n % 2], headers) for n in range(50)]
+    requests_before = len(upstream.requests)
+    # Fifty people press Generate one after another, on either process; each
+    # takes its place in line (its first event) before the next one presses.
+    ids = []
     with ThreadPoolExecutor(max_workers=50) as pool:
-        streams = list(
-            pool.map(lambda pair: events_of(web[pair[0] % 2], pair[1], headers), enumerate(ids))
-        )
+        streams = []
+        for n in range(50):
+            process = web[n % 2]
+            ids.append(create(process, headers, topic=f"lines {n}"))
+            arrived = threading.Event()
+            streams.append(pool.submit(events_of, process, ids[-1], headers, arrived))
+            assert arrived.wait(60), "a generation was told nothing"
+        streams = [stream.result() for stream in streams]
     assert upstream.max_in_flight == CAPACITY
     assert upstream.completed - served_before == 50
     for events in streams:
@@ -80,15 +102,21 @@ def test_fifty_clients_on_two_processes_never_exceed_the_cap(deployment, upstrea
     for told in places:
         assert told == sorted(told, reverse=True)  # a place only ever goes down
         assert all(position >= 1 for position in told)
-    # The first place each was told grows with its arrival: nobody is put
-    # behind someone who came later (a place may be the same if a slot freed
-    # between two arrivals).
-    first = [told[0] for told in places if told]
-    assert sum(b < a for a, b in zip(first, first[1:], strict=False)) <= CAPACITY
+    # First come, first served: in the order the model was asked, nobody is
+    # ahead of more than CAPACITY - 1 people who came before them (a slot that
+    # frees goes to one of the first CAPACITY in line, whoever asks first).
+    asked = [
+        int(re.search(r"lines (\d+)", json.dumps(request.body)).group(1))
+        for request in upstream.requests[requests_before:]
+    ]
+    assert sorted(asked) == list(range(50))
+    for place, n in enumerate(asked):
+        overtaken = sum(1 for earlier in asked[place + 1 :] if earlier < n)
+        assert overtaken <= CAPACITY - 1, (n, asked)
 
 
 def test_a_killed_processs_slots_come_back_after_its_lease(deployment, upstream):
-    (processes, headers) = deployment
+    processes, headers = deployment.processes, deployment.headers
     doomed, a = processes["doomed"], processes["a"]
     # Three long answers on the doomed process take every slot.
     upstream.enqueue(*[Behaviour(tokens=default_tokens(400), token_interval=0.05)] * CAPACITY)

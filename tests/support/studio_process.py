@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -188,19 +189,26 @@ class WorkerProcess:
         stop_process(self.process, timeout=20)
 
 
+@dataclass(frozen=True)
+class Deployment:
+    processes: dict[str, StudioProcess]
+    headers: dict[str, str]  # an API token's
+    database_url: str
+
+
 @contextlib.contextmanager
 def openai_deployment(
     upstream_url: str, data_dir: Path, *, postgres: str, redis_address: str, **overrides: str
-) -> Iterator[tuple[dict[str, StudioProcess], dict[str, str]]]:
+) -> Iterator[Deployment]:
     """Web processes `a`, `b` and `doomed` (a spare to kill) on a fresh database
-    and one Redis, with the OpenAI provider pointed at `upstream_url`; yields them
-    and the headers of an API token."""
+    and one Redis, with the OpenAI provider pointed at `upstream_url`."""
     import redis
 
     name = f"studio_{data_dir.name}_{os.getpid()}".replace("-", "_")
+    database_url = fresh_postgres_database(postgres, name)
     env = studio_environment(
         data_dir,
-        DATABASE_URL=fresh_postgres_database(postgres, name),
+        DATABASE_URL=database_url,
         REDIS_URL=redis_address,
         STUDIO_LLM_PROVIDER="openai",
         OPENAI_BASE_URL=upstream_url + "/v1",
@@ -213,7 +221,7 @@ def openai_deployment(
         process: StudioProcess(env, data_dir / f"{process}.log") for process in ("a", "b", "doomed")
     }
     try:
-        yield processes, {"Authorization": f"Bearer {token}"}
+        yield Deployment(processes, {"Authorization": f"Bearer {token}"}, database_url)
     finally:
         for process in processes.values():
             process.stop()

@@ -245,7 +245,17 @@ BAD_UPLOADS = [
     (
         "nul.json",
         b'{"category": {"slug": "x", "name_ja": "x\\u0000", "name_en": "x"}}',
-        "nul.json: contains a NUL character",
+        "nul.json: category.name_ja contains a NUL character",
+    ),
+    (
+        "surrogate.json",
+        b'{"category": {"slug": "x", "name_ja": "x", "name_en": "x\\ud800"}}',
+        "surrogate.json: category.name_en contains text that is not valid Unicode",
+    ),
+    (
+        "control.yaml",
+        b'category: {slug: x, name_ja: "x", name_en: "x"}\ntemplates:\n  - {slug: t, title_ja: "a\\x07b"}\n',
+        "control.yaml: templates[0].title_ja contains a control character",
     ),
     ("big.yaml", b"#" * (5 * 1024 * 1024 + 1), "The file is larger than 5 MB"),
     ("letters.txt", GOOD.encode(), "Upload a .yaml, .yml or .json file."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from templates_catalog.catalog_io import CatalogError, import_catalog_files
@@ -15,9 +16,56 @@ from templates_catalog.services import template_render_prompt
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="module")
+def shipped_demo(django_db_setup, django_db_blocker):
+    """The demo loaded once for the module (613 templates take a while)."""
+    with django_db_blocker.unblock():
+        call_command("load_demo", verbosity=0)
+        yield
+        # Committed outside the tests' transactions: leave nothing behind.
+        Template.objects.all().delete()
+        Category.objects.all().delete()
+        get_user_model().objects.filter(username="demo").delete()
+
+
 @pytest.fixture
-def demo(db):
-    call_command("load_demo", verbosity=0)
+def demo(shipped_demo, db):
+    return None
+
+
+# First, the tests that need an empty catalogue: the module's demo stays loaded once it is.
+def test_dry_run_changes_nothing(db):
+    if Template.objects.exists():
+        pytest.fail("run before the module's demo is loaded: it needs an empty catalogue")
+    call_command("load_demo", "--dry-run", verbosity=0)
+    assert not Template.objects.exists()
+
+
+def test_a_broken_file_loads_nothing_and_says_where(db, tmp_path: Path):
+    good = Path(__file__).resolve().parents[2] / "fixtures" / "catalog" / "planning.yaml"
+    (tmp_path / "a.yaml").write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "b.yaml").write_text(
+        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
+        "templates:\n  - slug: broken\n    titel_en: typo\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match=r"b.yaml: templates\[1\].*unknown keys titel_en"):
+        import_catalog_files(tmp_path.glob("*.yaml"))
+    assert not Template.objects.exists()
+    with pytest.raises(CommandError):
+        call_command("load_demo", "--catalog-dir", str(tmp_path), verbosity=0)
+
+
+def test_a_prompt_naming_an_unknown_field_is_refused(db, tmp_path: Path):
+    (tmp_path / "c.yaml").write_text(
+        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
+        "templates:\n  - slug: t\n    title_ja: T\n    title_en: T\n"
+        "    prompt_ja: '{{ a }}'\n    prompt_en: '{{ a }} {{ secret }}'\n"
+        "    fields:\n      - {name: a, type: short_text, label_ja: A, label_en: A}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CatalogError, match="unknown fields secret"):
+        import_catalog_files([tmp_path / "c.yaml"])
 
 
 def test_catalogue_has_at_least_60_templates_in_10_categories(demo):
@@ -58,35 +106,3 @@ def test_load_demo_is_idempotent_and_creates_the_demo_login(demo, client):
     call_command("load_demo", verbosity=0)
     assert Template.objects.count() == count
     assert client.login(username="demo", password="studio-demo")
-
-
-def test_dry_run_changes_nothing(db):
-    call_command("load_demo", "--dry-run", verbosity=0)
-    assert not Template.objects.exists()
-
-
-def test_a_broken_file_loads_nothing_and_says_where(db, tmp_path: Path):
-    good = Path(__file__).resolve().parents[2] / "fixtures" / "catalog" / "planning.yaml"
-    (tmp_path / "a.yaml").write_text(good.read_text(encoding="utf-8"), encoding="utf-8")
-    (tmp_path / "b.yaml").write_text(
-        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
-        "templates:\n  - slug: broken\n    titel_en: typo\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(CatalogError, match=r"b.yaml: templates\[1\].*unknown keys titel_en"):
-        import_catalog_files(tmp_path.glob("*.yaml"))
-    assert not Template.objects.exists()
-    with pytest.raises(CommandError):
-        call_command("load_demo", "--catalog-dir", str(tmp_path), verbosity=0)
-
-
-def test_a_prompt_naming_an_unknown_field_is_refused(db, tmp_path: Path):
-    (tmp_path / "c.yaml").write_text(
-        "category: {slug: x, order: 1, name_ja: エックス, name_en: X}\n"
-        "templates:\n  - slug: t\n    title_ja: T\n    title_en: T\n"
-        "    prompt_ja: '{{ a }}'\n    prompt_en: '{{ a }} {{ secret }}'\n"
-        "    fields:\n      - {name: a, type: short_text, label_ja: A, label_en: A}\n",
-        encoding="utf-8",
-    )
-    with pytest.raises(CatalogError, match="unknown fields secret"):
-        import_catalog_files([tmp_path / "c.yaml"])
