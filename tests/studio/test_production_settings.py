@@ -99,3 +99,18 @@ def test_cookies_are_secure_and_the_headers_strict(production):
     assert "secure" in page.headers["set-cookie"].lower()
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" in page.headers
+
+
+def test_a_json_body_that_is_not_valid_unicode_is_answered_at_once(production):
+    """Over a real server a lone surrogate used to leave the request without
+    any answer; now it is a 400 in JSON, and nothing is recorded."""
+    process, headers = production
+    body = b'{"template": "bench", "inputs": {"topic": "a\\ud800b"}}'
+    response = httpx.post(
+        f"{process.url}/api/v1/generations",
+        content=body,
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 400
+    assert "not valid Unicode" in response.json()["error"]
