@@ -1,5 +1,5 @@
 """Image benchmark: how fast a Celery worker picks up a queued image job, and how
-long post-processing (generation.imaging) takes for a 1024×1024 image.
+long post-processing (generation.images.imaging) takes for a 1024×1024 image.
 
     .venv/bin/python -m bench.images [--jobs 100] [--rounds 30]
 
@@ -59,7 +59,7 @@ def photo_like_png(size: int = 1024) -> bytes:
 
 
 def post_processing(rounds: int) -> dict:
-    from generation.imaging import process_image
+    from generation.images.imaging import process_image
     from generation.providers.demo_images import draw_demo_image
     from generation.providers.images import ImageRequest
 

@@ -52,7 +52,7 @@ def plan_check_timings(rounds: int) -> list[float]:
     from django.contrib.auth import get_user_model
     from django.db import transaction
 
-    from generation.limits import reserve
+    from generation.lifecycle.limits import reserve
     from studio.models import Plan
 
     Plan.objects.update(max_concurrent=None, requests_per_minute=None, daily_output_tokens=10**9)
@@ -69,7 +69,7 @@ def plan_check_timings(rounds: int) -> list[float]:
 async def run(args: argparse.Namespace) -> dict:
     from django.conf import settings
 
-    from generation.slots import LocalSlots, RedisSlots
+    from generation.lifecycle.slots import LocalSlots, RedisSlots
 
     settings.STUDIO_MAX_CONCURRENT_GENERATIONS = 32
     settings.STUDIO_ENFORCE_PLANS = True

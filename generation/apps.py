@@ -3,12 +3,12 @@ from django.db import transaction
 from django.db.models.signals import post_delete
 from django.utils.translation import gettext_lazy as _
 
+from generation.images.files import delete_generation_files
+
 
 def _delete_image_files(sender, instance, **kwargs) -> None:
     """A deleted generation takes its images (and any previews) with it, once the
     deletion is committed."""
-    from generation.image_files import delete_generation_files
-
     if instance.kind == "image":
         # Read the id now: by the time the deletion commits, delete() has
         # cleared the instance's pk.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
+from generation.providers import get_text_provider
+
 
 @register()
 def check_text_provider(app_configs, **kwargs) -> list[Error]:
-    from generation.providers import get_text_provider
-
     try:
         get_text_provider()
     except ImproperlyConfigured as exc:

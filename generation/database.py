@@ -62,16 +62,6 @@ class DatabaseThreads:
             future.result()
 
 
-def release_request_connections() -> None:
-    """Close the connections of the current thread unless a transaction is open.
-
-    A streaming view calls this (on its request's thread) once its checks are
-    done, so that the connection is not held while the stream lasts."""
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
-
-
 class OrderedDatabaseThreads:
     """Database threads where the work for one key (a generation) always goes to
     the same thread, so that its writes stay in order, while different keys'

@@ -82,7 +82,7 @@ class Generation(models.Model):
     model = models.CharField(_("model"), max_length=100, blank=True)
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
-    # Events the stream carried before its first text (see generation.events).
+    # Events the stream carried before its first text (see generation.events.log).
     events_before_text = models.PositiveIntegerField(default=0)
     # Image generations: the last `queued` or `progress` event ({"event", "data"}),
     # so that a page opened mid-run shows where it stands; and how many images
@@ -90,7 +90,7 @@ class Generation(models.Model):
     progress = models.JSONField(default=dict, blank=True)
     image_count = models.PositiveSmallIntegerField(_("images"), default=0)
     # The attempt of the image task that holds this generation (see
-    # generation.image_runs): a redelivered task takes over only once the
+    # generation.images.attempts): a redelivered task takes over only once the
     # holder's lease has lapsed, and a holder that lost it saves nothing.
     claim = models.CharField(max_length=32, blank=True)
     # The earlier answer this one continues (it stopped at the length limit).
@@ -126,7 +126,7 @@ class Generation(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="generation_user_recent"),
-            # How many a person has running (generation.limits).
+            # How many a person has running (generation.lifecycle.limits).
             models.Index(
                 fields=["user"],
                 condition=models.Q(status__in=["queued", "running"]),
@@ -182,7 +182,7 @@ def image_upload_path(image: GeneratedImage, filename: str) -> str:
 
 class GeneratedImage(models.Model):
     """One image of an image generation: the original as PNG, a WebP copy and a
-    thumbnail, with metadata stripped (generation.imaging)."""
+    thumbnail, with metadata stripped (generation.images.imaging)."""
 
     generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
     index = models.PositiveSmallIntegerField()
@@ -214,8 +214,8 @@ class GeneratedImage(models.Model):
 class UsageRecord(models.Model):
     """One generation's use of the model: what it used, what it cost, how long it
     waited. Kept when the generation is deleted from history, so that quotas,
-    dashboards and costs count everything that was used (generation.limits,
-    generation.usage)."""
+    dashboards and costs count everything that was used (generation.lifecycle.limits,
+    generation.lifecycle.usage)."""
 
     generation = models.OneToOneField(
         Generation, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage"

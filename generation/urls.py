@@ -1,19 +1,20 @@
 from django.urls import path
 
-from generation import views
+from generation.views import history, pages, usage
 
 app_name = "generation"
 urlpatterns = [
-    path("", views.history, name="history"),
-    path("export/", views.history_export, name="export"),
-    path("delete/", views.history_delete_selected, name="delete_selected"),
-    path("new/<slug:slug>/", views.generation_create_view, name="create"),
-    path("usage/", views.usage, name="usage"),
-    path("usage/staff/", views.staff_usage, name="staff_usage"),
-    path("<uuid:pk>/", views.generation_detail, name="detail"),
-    path("<uuid:pk>/stream/", views.generation_stream, name="stream"),
-    path("<uuid:pk>/regenerate/", views.generation_regenerate, name="regenerate"),
-    path("<uuid:pk>/cancel/", views.generation_cancel_view, name="cancel"),
-    path("<uuid:pk>/continue/", views.generation_continue_view, name="continue"),
-    path("<uuid:pk>/delete/", views.generation_delete, name="delete"),
+    path("", history.history, name="history"),
+    path("export/", history.history_export, name="export"),
+    path("delete/", history.history_delete_selected, name="delete_selected"),
+    path("new/<slug:slug>/", pages.generation_create_view, name="create"),
+    path("usage/", usage.usage, name="usage"),
+    path("usage/staff/", usage.staff_usage, name="staff_usage"),
+    path("<uuid:pk>/", pages.generation_detail, name="detail"),
+    path("<uuid:pk>/stream/", pages.generation_stream, name="stream"),
+    path("<uuid:pk>/regenerate/", pages.generation_regenerate, name="regenerate"),
+    path("<uuid:pk>/rerun/", pages.generation_rerun, name="rerun"),
+    path("<uuid:pk>/cancel/", pages.generation_cancel_view, name="cancel"),
+    path("<uuid:pk>/continue/", pages.generation_continue_view, name="continue"),
+    path("<uuid:pk>/delete/", history.generation_delete, name="delete"),
 ]

@@ -26,6 +26,8 @@ fi
 echo "Database: ${DATABASE_URL:-sqlite}"
 export DJANGO_SECURE_SSL_REDIRECT=false
 .venv/bin/ruff check --quiet .
+# The layers (pyproject.toml): no upward import, no cycle.
+.venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 # Migrations must match the models (checked without touching the test server's databases).
 env -u DATABASE_URL .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
 .venv/bin/pytest "$@"

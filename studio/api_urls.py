@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from generation import api as generation_api
+from generation.views import api as generation_api
 from studio.api import api_not_found
 from templates_catalog import api as catalog_api
 

@@ -12,6 +12,6 @@ application = get_asgi_application()
 
 # Start the generation runner with the server rather than at the first
 # generation: its upkeep also fails the generations of a process that died.
-from generation.runner import runner  # noqa: E402
+from generation.text.runner import runner  # noqa: E402
 
 runner.start()

@@ -115,7 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "studio.context_processors.studio",
+                "generation.context_processors.studio",
             ],
             # The `{% partialdef %}` syntax that Django 6 has built in.
             "builtins": ["template_partials.templatetags.partials"],

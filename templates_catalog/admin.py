@@ -5,7 +5,6 @@ catalogue files in and out (what the tools do: templates_catalog.admin_tools).""
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -14,14 +13,12 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_GET
 from modeltranslation.admin import TranslationAdmin, TranslationStackedInline
 
-from generation.sse import event_stream_response, last_event_id
 from templates_catalog.admin_tools import (
     CatalogUploadForm,
     catalog_download,
@@ -37,12 +34,6 @@ from templates_catalog.models import (
     translated_names,
 )
 from templates_catalog.prompting import PromptRenderError, PromptSyntaxError, unknown_names
-from templates_catalog.sample_runs import (
-    LANGUAGES,
-    SampleRun,
-    sample_run_events,
-    sample_run_prepare,
-)
 from templates_catalog.services import (
     template_duplicate,
     template_prompt_budget_problems,
@@ -122,7 +113,10 @@ class TemplateFieldInline(TranslationStackedInline):
     )
 
 
-def _language(request: HttpRequest) -> str:
+LANGUAGES = ("ja", "en")
+
+
+def admin_language(request: HttpRequest) -> str:
     language = request.POST.get("language") or request.GET.get("language") or "ja"
     return language if language in LANGUAGES else "ja"
 
@@ -249,18 +243,6 @@ class TemplateAdmin(TranslationAdmin):
                 view(self.preview_view),
                 name="templates_catalog_template_preview",
             ),
-            path(
-                "<int:object_id>/test-run/",
-                view(self.test_run_view),
-                name="templates_catalog_template_test_run",
-            ),
-            # Async: admin_view() wraps a view in synchronous code, so this one
-            # checks the same things itself (_sample_run).
-            path(
-                "<int:object_id>/test-run/events/",
-                require_GET(self.test_run_stream),
-                name="templates_catalog_template_test_run_stream",
-            ),
         ]
         return [*urls, *super().get_urls()]
 
@@ -300,7 +282,7 @@ class TemplateAdmin(TranslationAdmin):
             raise PermissionDenied
         template = get_object_or_404(Template, pk=object_id)
         fields = list(template.fields.all())
-        language = _language(request)
+        language = admin_language(request)
         if request.method == "POST":
             data = request.POST
         else:
@@ -328,38 +310,6 @@ class TemplateAdmin(TranslationAdmin):
             language=language,
         )
         return render(request, "admin/templates_catalog/template/preview.html", context)
-
-    def test_run_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """The demo model's answer to the sample inputs, streamed into the page (or
-        the form with the errors, when the samples do not pass it)."""
-        run = self._sample_run(request, object_id)
-        template = run.template
-        context = self._page(
-            request,
-            template,
-            gettext("Test run: %s") % template.title,
-            run=run,
-            languages=LANGUAGES,
-            stream_url=reverse(
-                "admin:templates_catalog_template_test_run_stream", args=[template.pk]
-            ),
-        )
-        return render(request, "admin/templates_catalog/template/test_run.html", context)
-
-    def _sample_run(self, request: HttpRequest, object_id: int) -> SampleRun:
-        if not (self.admin_site.has_permission(request) and self.has_view_permission(request)):
-            raise PermissionDenied
-        template = get_object_or_404(Template, pk=object_id)
-        return sample_run_prepare(template=template, language=_language(request))
-
-    async def test_run_stream(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        """The test run's events (text/event-stream); nothing is stored."""
-        run = await sync_to_async(self._sample_run)(request, object_id)
-        return event_stream_response(
-            sample_run_events(
-                run, after=last_event_id(request), ui_language=translation.get_language()
-            )
-        )
 
 
 @admin.register(FavouriteTemplate)

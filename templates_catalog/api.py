@@ -12,7 +12,7 @@ from studio.api import ApiError, api_response, api_view
 from templates_catalog.browsing import MAX_QUERY_LENGTH
 from templates_catalog.forms import DEFAULT_MAX_LENGTH
 from templates_catalog.models import Template, TemplateField
-from templates_catalog.views import templates_visible_to
+from templates_catalog.search import search_templates
 
 Type = TemplateField.Type
 
@@ -59,7 +59,9 @@ def template_payload(template: Template) -> dict[str, Any]:
 @api_view("GET")
 def template_list(request: HttpRequest) -> JsonResponse:
     templates = (
-        templates_visible_to(request.user).select_related("category").prefetch_related("fields")
+        Template.objects.visible_to(request.user)
+        .select_related("category")
+        .prefetch_related("fields")
     )
     if category := request.GET.get("category", "").strip():
         templates = templates.filter(category__slug=category)
@@ -71,5 +73,5 @@ def template_list(request: HttpRequest) -> JsonResponse:
             )
         templates = templates.filter(kind=kind)
     if query := request.GET.get("q", "").strip()[:MAX_QUERY_LENGTH]:
-        templates = templates.search(query)
+        templates = search_templates(templates, query)
     return api_response({"results": [template_payload(template) for template in templates]})

@@ -33,7 +33,7 @@ MIN_FIELDS = 2
 # trigrams, field names and Jinja tags left out) do the same thing.
 NEAR_DUPLICATE = 0.5
 # Image templates' parameters, read by the image pipeline rather than the prompt
-# (generation.image_runs.image_request).
+# (generation.images.attempts.image_request).
 IMAGE_PARAMETERS = frozenset({"aspect_ratio", "count", "negative_prompt"})
 _TAG = re.compile(r"{{.*?}}|{%.*?%}", re.S)
 _WORD = re.compile(r"\w+")

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from templates_catalog.choices import ChoiceParseError, parse_choices
+from templates_catalog.prompting import PromptSyntaxError, parse_prompt
 
 field_name_validator = RegexValidator(
     r"^[a-z][a-z0-9_]*$",
@@ -38,20 +39,11 @@ class TemplateQuerySet(models.QuerySet["Template"]):
     def published(self) -> TemplateQuerySet:
         return self.filter(status=Template.Status.PUBLISHED)
 
-    def search(self, query: str) -> TemplateQuerySet:
-        """These templates matching `query` in any language, most relevant first
-        (see templates_catalog.search)."""
-        from templates_catalog.search import search_index
-
-        index = search_index()
-        allowed = [index.by_pk[pk] for pk in self.values_list("pk", flat=True) if pk in index.by_pk]
-        ranked = [entry.pk for entry, _score in index.search(query, allowed)]
-        if not ranked:
-            return self.none()
-        position = models.Case(
-            *[models.When(pk=pk, then=models.Value(n)) for n, pk in enumerate(ranked)]
-        )
-        return self.filter(pk__in=ranked).order_by(position)
+    def visible_to(self, user) -> TemplateQuerySet:
+        """Published templates; staff also see drafts (to try them before publishing)."""
+        if getattr(user, "is_staff", False):
+            return self.all()
+        return self.published()
 
 
 class Template(models.Model):
@@ -130,8 +122,6 @@ class Template(models.Model):
         return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
 
     def clean(self) -> None:
-        from templates_catalog.prompting import PromptSyntaxError, parse_prompt
-
         errors: dict[str, list[str]] = {}
         for field_name in translated_names("prompt_body") + translated_names("system_prompt"):
             try:

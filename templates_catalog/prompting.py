@@ -15,6 +15,7 @@ are refused. What a render may cost is bounded too (templates_catalog.prompt_bud
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -151,8 +152,10 @@ def _is_loop_counter(node: nodes.Getattr) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_prompt(source: str) -> nodes.Template:
-    """Parse a prompt body, refusing anything beyond names, ifs, loops and text filters."""
+    """Parse a prompt body, refusing anything beyond names, ifs, loops and text filters.
+    Cached: the tree is shared, so nothing may change it."""
     try:
         ast = _env.parse(source)
     except TemplateSyntaxError as exc:
@@ -257,7 +260,8 @@ def unknown_names(source: str, field_names: Iterable[str]) -> list[str]:
 def _compiled(source: str) -> jinja2.Template:
     """A checked and compiled prompt body; compiling costs more than rendering,
     and the same few hundred bodies are rendered again and again."""
-    ast = _Budgeted().visit(parse_prompt(source))
+    # A copy: the parsed tree is cached and shared, and this one is rewritten.
+    ast = _Budgeted().visit(copy.deepcopy(parse_prompt(source)))
     ast.set_environment(_env)
     code = _env.compile(ast)
     return _env.template_class.from_code(_env, code, _env.make_globals(None))

@@ -25,9 +25,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Max
+from django.db.models import Case, Count, Max, Value, When
 
-from templates_catalog.models import Template, translated_names
+from templates_catalog.models import Template, TemplateQuerySet, translated_names
 
 # Where a match counts most. Titles and descriptions are searched in every language.
 WEIGHTS = {"title": 3.0, "tags": 2.0, "description": 1.0}
@@ -221,3 +221,15 @@ def catalogue_listing(
         kinds=kinds,
         tags=[(tag, n) for tag, n in tag_counts.most_common(TOP_TAGS) if tag not in wanted_tags],
     )
+
+
+def search_templates(templates: TemplateQuerySet, query: str) -> TemplateQuerySet:
+    """These templates matching `query` in any language, most relevant first."""
+    index = search_index()
+    pks = templates.values_list("pk", flat=True)
+    allowed = [index.by_pk[pk] for pk in pks if pk in index.by_pk]
+    ranked = [entry.pk for entry, _score in index.search(query, allowed)]
+    if not ranked:
+        return templates.none()
+    position = Case(*[When(pk=pk, then=Value(n)) for n, pk in enumerate(ranked)])
+    return templates.filter(pk__in=ranked).order_by(position)

@@ -3,6 +3,8 @@ and each person's favourite and recently used templates."""
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Max, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
@@ -10,19 +12,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from generation.history import rerun_source
 from templates_catalog.browsing import Params, catalogue_page
 from templates_catalog.forms import form_data_from_inputs, template_form
-from templates_catalog.models import Category, FavouriteTemplate, Template, TemplateQuerySet
+from templates_catalog.models import (
+    Category,
+    FavouriteTemplate,
+    Template,
+    TemplateField,
+    TemplateQuerySet,
+)
 
 RECENTLY_USED_COUNT = 6
-
-
-def templates_visible_to(user) -> TemplateQuerySet:
-    """Published templates; staff also see drafts (to try them before publishing)."""
-    if getattr(user, "is_staff", False):
-        return Template.objects.all()
-    return Template.objects.published()
 
 
 @require_GET
@@ -85,17 +85,29 @@ def template_list(request: HttpRequest, category_slug: str | None = None) -> Htt
 
 @require_GET
 def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    if rerun_id := _uuid(request.GET.get("from", "")):
+        # Re-runs are the generation side's (generation:rerun); old links still work.
+        return redirect("generation:rerun", pk=rerun_id)
     template = get_object_or_404(
-        templates_visible_to(request.user).select_related("category"), slug=slug
+        Template.objects.visible_to(request.user).select_related("category"), slug=slug
     )
     fields = list(template.fields.all())
-    initial, rerun_of = None, None
+    initial = None
     if request.GET.get("sample"):
         initial = form_data_from_inputs(template.sample_inputs or {}, fields)
-    elif generation_id := request.GET.get("from"):
-        rerun_of = rerun_source(user=request.user, template=template, generation_id=generation_id)
-        if rerun_of:
-            initial = form_data_from_inputs(rerun_of.inputs, fields)
+    return template_page(request, template, fields=fields, initial=initial)
+
+
+def template_page(
+    request: HttpRequest,
+    template: Template,
+    *,
+    fields: list[TemplateField],
+    initial: dict | None = None,
+    rerun_of: object | None = None,
+) -> HttpResponse:
+    """A template's page with its form, filled with `initial` when given; with
+    `rerun_of` (a generation of the person's) it says where the values came from."""
     context = {
         "template": template,
         "form": template_form(template, initial=initial, fields=fields),
@@ -105,11 +117,18 @@ def template_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "templates_catalog/template_detail.html", context)
 
 
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
 @require_POST
 @login_required
 def template_favourite(request: HttpRequest, slug: str) -> HttpResponse:
     """Star (`favourite=1`) or unstar (`favourite=0`) a template; saying it twice is harmless."""
-    template = get_object_or_404(templates_visible_to(request.user), slug=slug)
+    template = get_object_or_404(Template.objects.visible_to(request.user), slug=slug)
     favourite = request.POST.get("favourite") == "1"
     if favourite:
         FavouriteTemplate.objects.get_or_create(user=request.user, template=template)

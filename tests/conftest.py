@@ -4,8 +4,8 @@ import pytest
 from asgiref.sync import SyncToAsync
 from django.db import connections
 
-from generation.runner import close_database_connections
-from generation.slots import reset_slots
+from generation.lifecycle.slots import reset_slots
+from generation.text.runner import close_database_connections
 from tests.factories import UserFactory
 
 

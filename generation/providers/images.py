@@ -3,7 +3,7 @@ provider by STUDIO_IMAGE_PROVIDER: `demo`, `openai`, `vertex`, or a dotted path.
 
 Image providers are synchronous: they run inside a Celery task, one job per
 worker process, and block while the model draws. They return the encoded
-images as the service sent them; `generation.imaging` verifies and converts
+images as the service sent them; `generation.images.imaging` verifies and converts
 them. Failures are `ProviderError`s; `is_retryable` tells the task which ones
 are worth another attempt later (rate limits, 5xx, timeouts, broken
 connections), so providers do not retry themselves: the task owns retries.

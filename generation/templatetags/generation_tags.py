@@ -4,7 +4,7 @@ from django import template
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
-from generation.limits import Allowance, allowance_of, plan_of
+from generation.lifecycle.limits import Allowance, allowance_of, plan_of
 from generation.rendering import render_markdown
 
 register = template.Library()

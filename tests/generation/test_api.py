@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from generation.models import Generation
-from generation.runner import runner
 from generation.services import generation_create
+from generation.text.runner import runner
 from studio.services import api_token_create, api_token_revoke
 from templates_catalog.models import TemplateField
 from tests.factories import (

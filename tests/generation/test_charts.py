@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from generation.charts import LABEL_CHARACTERS, PLOT_HEIGHT, bar_chart
+from generation.reports.charts import LABEL_CHARACTERS, PLOT_HEIGHT, bar_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from PIL import Image, ImageFont
 
-from generation.imaging import preview_image, process_image
+from generation.images.imaging import preview_image, process_image
 from generation.providers import demo_images
 from generation.providers.base import ProviderError
 from generation.providers.demo_images import SIZES, DemoImageProvider, demo_label

@@ -7,7 +7,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generation.events import Event, EventName, InProcessEventLog, events_from_database
+from generation.events.log import Event, EventName, InProcessEventLog, events_from_database
 from generation.models import Generation
 
 

@@ -16,8 +16,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
-from generation import exports
 from generation.models import Generation
+from generation.reports import exports
 from tests.factories import (
     GenerationFactory,
     TemplateFactory,
@@ -299,12 +299,17 @@ def test_anonymous_people_are_sent_to_log_in(client, method, url):
 # Re-run ----------------------------------------------------------------------
 
 
+def rerun_url(generation_id) -> str:
+    return reverse("generation:rerun", args=[generation_id])
+
+
 def test_history_rows_and_the_generation_page_link_to_a_rerun(user_client, user):
     template = template_with_fields()
     generation = made(user, template=template)
-    rerun = f"{template.get_absolute_url()}?from={generation.pk}"
-    assert rerun in listed(user_client)
-    assert rerun in user_client.get(generation.get_absolute_url()).content.decode()
+    assert rerun_url(generation.pk) in listed(user_client)
+    assert (
+        rerun_url(generation.pk) in user_client.get(generation.get_absolute_url()).content.decode()
+    )
 
 
 def test_rerun_fills_the_form_with_my_generations_inputs(user_client, user):
@@ -312,36 +317,46 @@ def test_rerun_fills_the_form_with_my_generations_inputs(user_client, user):
     generation = made(
         user, template=template, inputs={"recipient": "佐藤様", "note": "先日の会食\nありがとう"}
     )
-    response = user_client.get(template.get_absolute_url(), {"from": str(generation.pk)})
+    response = user_client.get(rerun_url(generation.pk))
     page = response.content.decode()
     assert 'value="佐藤様"' in page
     assert "先日の会食\nありがとう</textarea>" in page
     assert "Filled in with the inputs of your generation" in page
     assert "errorlist" not in page
+    assert f'action="{reverse("generation:create", args=[template.slug])}"' in page
 
 
-@pytest.mark.parametrize("source", ["someone else's", "another template's", "malformed", "unknown"])
-def test_rerun_from_anything_but_my_own_generation_shows_the_empty_form(user_client, user, source):
+def test_an_old_rerun_link_on_the_template_page_still_works(user_client, user):
     template = template_with_fields()
-    generation_id = {
-        "someone else's": lambda: made(UserFactory(), template=template).pk,
-        "another template's": lambda: made(user, template=template_with_fields()).pk,
-        "malformed": lambda: "not-a-uuid'><script>",
-        "unknown": lambda: uuid.uuid4(),
-    }[source]()
-    response = user_client.get(template.get_absolute_url(), {"from": str(generation_id)})
-    page = response.content.decode()
-    assert response.status_code == 200
-    assert "Ms Sato" not in page
-    assert "Filled in with the inputs" not in page
+    generation = made(user, template=template, inputs={"recipient": "佐藤様"})
+    response = user_client.get(template.get_absolute_url(), {"from": str(generation.pk)})
+    assert response.status_code == 302
+    assert response["Location"] == rerun_url(generation.pk)
+    malformed = user_client.get(template.get_absolute_url(), {"from": "not-a-uuid'><script>"})
+    assert malformed.status_code == 200
+    assert "Filled in with the inputs" not in malformed.content.decode()
 
 
-def test_rerun_for_someone_not_logged_in_shows_the_page_without_a_form(client, user):
+@pytest.mark.parametrize("source", ["someone else's", "unknown", "deleted template's"])
+def test_rerun_of_anything_but_my_own_generation_is_not_found(user_client, user, source):
     template = template_with_fields()
-    generation = made(user, template=template)
-    response = client.get(template.get_absolute_url(), {"from": str(generation.pk)})
-    assert response.status_code == 200
+    if source == "someone else's":
+        generation_id = made(UserFactory(), template=template).pk
+    elif source == "unknown":
+        generation_id = uuid.uuid4()
+    else:
+        generation_id = made(user, template=template).pk
+        template.delete()
+    response = user_client.get(rerun_url(generation_id))
+    assert response.status_code == 404
     assert "Ms Sato" not in response.content.decode()
+
+
+def test_rerun_for_someone_not_logged_in_asks_them_to_log_in(client, user):
+    generation = made(user, template=template_with_fields())
+    response = client.get(rerun_url(generation.pk))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
 
 
 # Exports ---------------------------------------------------------------------

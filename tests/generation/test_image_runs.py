@@ -1,4 +1,4 @@
-"""One attempt at an image generation (generation.image_runs), in this process,
+"""One attempt at an image generation (generation.images.attempts), in this process,
 with a scripted provider at the provider seam: images stored once however
 often the task is delivered, retries, failures, cancels and files."""
 
@@ -12,10 +12,10 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from generation.events import EventName, events_from_database
-from generation.image_files import delete_generation_files, folder_of, generation_files
-from generation.image_runs import RetryLater
-from generation.image_runs import image_generation_run as run
+from generation.events.log import EventName, events_from_database
+from generation.images.attempts import RetryLater
+from generation.images.attempts import image_generation_run as run
+from generation.images.files import delete_generation_files, folder_of, generation_files
 from generation.models import GeneratedImage, Generation
 from generation.providers.base import ProviderError
 from generation.services import generation_cancel, generation_create
@@ -325,7 +325,7 @@ def _file():
 def image_line(settings):
     import redis
 
-    from generation.slots import image_slots_for, reset_slots
+    from generation.lifecycle.slots import image_slots_for, reset_slots
     from tests.support.services import redis_url
 
     settings.REDIS_URL = redis_url()

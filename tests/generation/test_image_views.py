@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from generation.image_runs import image_generation_run
+from generation.images.attempts import image_generation_run
 from generation.models import Generation
 from generation.services import generation_create
 from studio.services import api_token_create

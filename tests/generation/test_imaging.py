@@ -9,8 +9,8 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile
 from PIL.PngImagePlugin import PngInfo
 
-from generation import imaging
-from generation.imaging import ImageRejected, preview_image, process_image
+from generation.images import imaging
+from generation.images.imaging import ImageRejected, preview_image, process_image
 
 SECRET = "Secret-location-42"
 

@@ -12,14 +12,14 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from generation import services
-from generation.events import EventName
+from generation.events.log import EventName
+from generation.events.redis_bus import encode_event
+from generation.lifecycle import transitions
 from generation.models import Generation
 from generation.providers.base import TextDelta
-from generation.redis_events import encode_event
-from generation.runner import runner
-from generation.runs import UNSAVABLE
-from generation.sse import sse_event
+from generation.text.runner import runner
+from generation.text.runs import UNSAVABLE
+from studio.sse import sse_event
 from studio.text import ModelTextCleaner, has_unsafe_characters
 from tests.factories import GenerationFactory
 from tests.fakes import ScriptedProvider
@@ -126,17 +126,17 @@ def test_reaping_goes_on_past_a_row_the_database_refuses():
         bad = GenerationFactory(status=Status.RUNNING, lease_expires_at=lapsed, output="x")
         Generation.objects.filter(pk=bad.pk).update(output="")  # before the trigger mattered
         good = [GenerationFactory(status=Status.RUNNING, lease_expires_at=lapsed) for _ in range(3)]
-        original = services._reap_one
+        original = transitions._reap_one
 
         def refuse_one(generation_id, *args, **kwargs):
             if generation_id == bad.pk:
                 raise ValueError("this row is refused")
             return original(generation_id, *args, **kwargs)
 
-        services._reap_one = refuse_one
+        transitions._reap_one = refuse_one
         try:
-            reaped = services.generation_reap()
+            reaped = transitions.generation_reap()
         finally:
-            services._reap_one = original
+            transitions._reap_one = original
     assert set(reaped) == {g.pk for g in good}
     assert all(Generation.objects.get(pk=g.pk).status == Status.FAILED for g in good)

@@ -12,13 +12,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generation import services
-from generation.delivery import generation_settle_overdue
-from generation.events import EventName, InProcessEventLog, follow_generation
+from generation.events.log import EventName, InProcessEventLog
+from generation.lifecycle import transitions
+from generation.lifecycle.delivery import generation_settle_overdue
 from generation.models import Generation
-from generation.runner import runner
-from generation.runs import run_generation
+from generation.reading.follow import follow_generation
+from generation.reading.streams import client_events
 from generation.signals import generation_finished
-from generation.streams import client_events
+from generation.text.runner import runner
+from generation.text.runs import run_generation
 from tests.factories import GenerationFactory, UserFactory
 from tests.fakes import ScriptedProvider
 from tests.support.waiting import wait_for
@@ -173,10 +175,10 @@ def test_checkpoints_save_the_text_of_running_generations_only():
     other = GenerationFactory(status=Status.RUNNING, output="untouched")
     finished = GenerationFactory(status=Status.COMPLETED, output="The whole answer")
     first_token_at = timezone.now()
-    services.generation_checkpoint(
+    transitions.generation_checkpoint(
         checkpoints=[
-            services.Checkpoint(running.pk, "Half an answer, 日本語\x01", 2, first_token_at),
-            services.Checkpoint(finished.pk, "Half", 2, first_token_at),
+            transitions.Checkpoint(running.pk, "Half an answer, 日本語\x01", 2, first_token_at),
+            transitions.Checkpoint(finished.pk, "Half", 2, first_token_at),
         ]
     )
     running.refresh_from_db()
@@ -200,7 +202,7 @@ def test_a_generation_whose_process_died_is_failed_with_its_saved_text():
     alive = GenerationFactory(
         status=Status.RUNNING, lease_expires_at=timezone.now() + timedelta(seconds=30)
     )
-    assert services.generation_reap() == [generation.pk]
+    assert transitions.generation_reap() == [generation.pk]
     generation.refresh_from_db()
     alive.refresh_from_db()
     assert generation.status == Status.FAILED
@@ -213,7 +215,7 @@ async def test_a_reader_of_a_died_generation_gets_its_text_an_error_and_done():
     generation = await sync_to_async(GenerationFactory)(
         status=Status.RUNNING, output="Saved text", lease_expires_at=timezone.now()
     )
-    await sync_to_async(services.generation_reap)()
+    await sync_to_async(transitions.generation_reap)()
     events = [e async for e in follow_generation(generation.pk, 0) if e is not None]
     assert [e.name for e in events] == ["delta", "error", "done"]
     assert events[0].data["text"] == "Saved text"

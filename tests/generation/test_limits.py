@@ -14,11 +14,12 @@ from django.apps import apps
 from django.db import connections
 from django.utils import timezone
 
-from generation import services
-from generation.limits import LimitExceeded, allowance_of
+from generation.lifecycle.limits import LimitExceeded, allowance_of
+from generation.lifecycle.transitions import generation_finish
 from generation.models import Generation, UsageRecord
-from generation.runner import runner
-from generation.services import generation_cancel, generation_create, generation_finish
+from generation.services import generation_cancel, generation_create
+from generation.text.requests import generation_text_request
+from generation.text.runner import runner
 from studio.models import Plan, PlanMembership
 from studio.services import api_token_create
 from tests.factories import UserFactory, image_template, template_with_fields
@@ -289,4 +290,4 @@ def test_twenty_parallel_requests_never_overdraw_the_token_quota(settings):
     assert all(g.status == Status.COMPLETED for g in generations)
     assert sum(g.output_tokens for g in generations) <= 100
     assert any(g.finish_reason == "length" for g in generations)
-    assert services.generation_text_request(generations[0]).max_output_tokens <= 12
+    assert generation_text_request(generations[0]).max_output_tokens <= 12

@@ -11,7 +11,7 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 
-from generation.events import InProcessEventLog
+from generation.events.log import InProcessEventLog
 from generation.models import Generation
 from generation.providers.base import (
     TextRequest,
@@ -21,7 +21,7 @@ from generation.providers.base import (
 )
 from generation.providers.failures import retry_after
 from generation.providers.openai import OpenAIChatProvider
-from generation.runs import run_generation
+from generation.text.runs import run_generation
 from tests.factories import GenerationFactory
 from tests.fakeservers.openai_server import Behaviour, OpenAIFakeServer, default_tokens
 from tests.support.provider_streams import REQUEST, collect, collect_until_error, wait_for

@@ -9,11 +9,11 @@ import google.auth.exceptions
 import pytest
 from asgiref.sync import sync_to_async
 
-from generation.events import InProcessEventLog
+from generation.events.log import InProcessEventLog
 from generation.models import Generation
 from generation.providers.base import TextRequest, TextResult
 from generation.providers.vertex import VertexGeminiProvider, normalise_finish_reason
-from generation.runs import run_generation
+from generation.text.runs import run_generation
 from tests.factories import GenerationFactory
 from tests.fakeservers.credentials import FakeCredentials
 from tests.fakeservers.openai_server import default_tokens

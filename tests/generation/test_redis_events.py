@@ -12,8 +12,8 @@ import uuid
 import pytest
 import redis
 
-from generation.events import EventName, InProcessEventLog
-from generation.redis_events import RedisEventBus, stream_key
+from generation.events.log import EventName, InProcessEventLog
+from generation.events.redis_bus import RedisEventBus, stream_key
 from tests.support.services import redis_url
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils import translation
 
-from generation.events import EventName, InProcessEventLog
+from generation.events.log import EventName, InProcessEventLog
+from generation.lifecycle import transitions
 from generation.models import Generation
-from generation.runs import run_generation
+from generation.text.runs import _GENERIC_ERROR, run_generation
 from tests.factories import GenerationFactory
 from tests.fakes import ScriptedProvider
 
@@ -92,22 +94,16 @@ async def test_the_provider_gets_the_prompt_and_labelled_inputs():
 
 
 async def test_a_generation_that_cannot_even_start_is_failed_not_left_queued(monkeypatch):
-    from generation import services
-
     def broken(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(services, "generation_start", broken)
+    monkeypatch.setattr(transitions, "generation_start", broken)
     generation, events = await run(ScriptedProvider(["x"]))
     assert generation.status == Generation.Status.FAILED
     assert "Something went wrong" in generation.error_message
 
 
 async def test_error_messages_are_stored_in_the_language_of_the_person_who_ran_it():
-    from django.utils import translation
-
-    from generation.runs import _GENERIC_ERROR
-
     generation, _events = await run(
         ScriptedProvider(["a"], fail_after=1, error=KeyError("boom")), language="ja"
     )

@@ -10,12 +10,13 @@ import redis
 import redis.asyncio
 from asgiref.sync import sync_to_async
 
-from generation.events import EventName, follow_generation
-from generation.limits import LimitExceeded
+from generation.events.log import EventName
+from generation.lifecycle.limits import LimitExceeded
+from generation.lifecycle.slots import LocalSlots, RedisSlots
 from generation.models import Generation
-from generation.runner import runner
+from generation.reading.follow import follow_generation
 from generation.services import generation_cancel, generation_create
-from generation.slots import LocalSlots, RedisSlots
+from generation.text.runner import runner
 from tests.factories import UserFactory, template_with_fields
 from tests.fakes import ScriptedProvider
 from tests.support.services import redis_url

@@ -11,9 +11,9 @@ from asgiref.sync import sync_to_async
 from django.urls import reverse
 
 from generation.models import Generation
-from generation.runner import runner
 from generation.services import generation_create
-from generation.sse import sse_event
+from generation.text.runner import runner
+from studio.sse import sse_event
 from tests.factories import GenerationFactory, UserFactory, template_with_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from generation.models import Generation
-from generation.runner import runner
+from generation.text.runner import runner
 from tests.factories import GenerationFactory, template_with_fields
 
 pytestmark = pytest.mark.django_db(transaction=True)

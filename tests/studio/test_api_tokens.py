@@ -179,13 +179,12 @@ def test_an_exhausted_connection_pool_is_a_503_to_retry_not_a_500(
     from django.db import OperationalError
     from psycopg_pool import PoolTimeout
 
-    from templates_catalog import api, views
+    from templates_catalog.models import TemplateQuerySet
 
     def busy(*args, **kwargs):
         raise OperationalError("couldn't get a connection after 30.00 sec") from PoolTimeout()
 
-    monkeypatch.setattr(api, "templates_visible_to", busy)
-    monkeypatch.setattr(views, "templates_visible_to", busy)
+    monkeypatch.setattr(TemplateQuerySet, "visible_to", busy)
     client.force_login(user)
     response = client.get(path)
     assert response.status_code == 503

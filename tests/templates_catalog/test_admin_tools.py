@@ -16,8 +16,8 @@ from django.urls import reverse
 
 from generation.models import Generation
 from generation.providers.demo import compose_demo_answer
+from generation.sample_runs import sample_run_prepare
 from templates_catalog.models import Category, Template, TemplateField, TemplateVersion
-from templates_catalog.sample_runs import sample_run_prepare
 from tests.factories import (
     CategoryFactory,
     TemplateFactory,

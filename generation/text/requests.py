@@ -1,0 +1,43 @@
+"""What to ask the model for a text generation, built from its row."""
+
+from __future__ import annotations
+
+from generation.models import Generation, UsageRecord
+from generation.providers.base import TextRequest
+from templates_catalog.forms import labelled_values
+from templates_catalog.models import TemplateField
+
+
+def generation_text_request(
+    generation: Generation,
+    *,
+    fields: list[TemplateField] | None = None,
+    max_output_tokens: int | None = None,
+) -> TextRequest:
+    """What to ask the model for a text generation: at most the output tokens it
+    reserved of the person's quota."""
+    if fields is None:
+        fields = list(generation.template.fields.all()) if generation.template else []
+    if max_output_tokens is None:
+        reserved = UsageRecord.objects.filter(generation=generation)
+        max_output_tokens = reserved.values_list("charged_output_tokens", flat=True).first() or 0
+    return TextRequest(
+        system=generation.system_prompt,
+        prompt=generation.prompt,
+        language=generation.language,
+        template_title=generation.template_title,
+        inputs=labelled_values(generation.inputs, fields, generation.language),
+        tier=generation.template.tier if generation.template else "standard",
+        continue_from=answer_so_far(generation),
+        max_output_tokens=max_output_tokens,
+    )
+
+
+def answer_so_far(generation: Generation, *, limit: int = 20) -> str:
+    """The whole answer a continuation continues: every earlier part, in order."""
+    parts = []
+    current = generation.continued_from
+    while current is not None and len(parts) < limit:
+        parts.append(current.output)
+        current = current.continued_from
+    return "".join(reversed(parts))
