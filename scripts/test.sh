@@ -30,18 +30,26 @@ export DJANGO_SECURE_SSL_REDIRECT=false
 .venv/bin/lint-imports --no-cache >/dev/null || .venv/bin/lint-imports --no-cache
 # Migrations must match the models (checked without touching the test server's databases).
 env -u DATABASE_URL .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null
-.venv/bin/pytest "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/pytest "$@"
+fi
+# Two workers, a test module each at a time (its module fixtures stay whole):
+# much of the suite waits on processes, streams and browsers, and the other
+# worker runs meanwhile. Each worker has its own test database and Redis database.
+parallel=(-n 2 --dist loadfile)
+.venv/bin/pytest "${parallel[@]}"
 # The tests with real processes (and timing) run once more in CI, to show
 # that they hold on a loaded machine rather than pass by luck.
-if [ $# -eq 0 ] && [ "${CI:-}" = "true" ]; then
+if [ "${CI:-}" = "true" ]; then
   echo "Process tests, a second time:"
-  .venv/bin/pytest -q tests/generation/test_processes.py \
-    tests/generation/test_slots_processes.py tests/generation/test_image_worker.py \
-    tests/generation/test_redis_restart.py
+  .venv/bin/pytest -q "${parallel[@]}" --durations=0 --durations-min=5 \
+    tests/generation/test_processes.py tests/generation/test_slots_processes.py \
+    tests/generation/test_image_worker.py tests/generation/test_redis_restart.py
 fi
 # Search behaves differently per database: on a full run against PostgreSQL,
 # run the search tests on SQLite too.
-if [ $# -eq 0 ] && [ -n "${DATABASE_URL:-}" ]; then
+if [ -n "${DATABASE_URL:-}" ]; then
   echo "Search tests on SQLite:"
-  env -u DATABASE_URL .venv/bin/pytest -q tests/generation/test_history.py tests/templates_catalog/test_search.py
+  env -u DATABASE_URL .venv/bin/pytest -q "${parallel[@]}" --durations=0 --durations-min=5 \
+    tests/generation/test_history.py tests/templates_catalog/test_search.py
 fi

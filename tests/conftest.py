@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import SyncToAsync
 from django.db import connections
+from django.test import override_settings
 
 from generation.lifecycle.slots import reset_slots
 from generation.text.runner import close_database_connections
@@ -32,6 +33,16 @@ def _test_settings(settings, tmp_path):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _runner_upkeep_only_when_asked():
+    """The runner is a module-level singleton whose loop outlives each test. Its
+    lease upkeep (renewals, reaping) reaches the database every third of a
+    lease: with the session's lease long, that happens only in tests that ask
+    for a short one, never between tests ("Database access not allowed")."""
+    with override_settings(STUDIO_LEASE_SECONDS=3600):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _close_background_connections(django_db_setup, django_db_blocker):
     """The runner and async code reach the database from threads of their own;
     close those connections so that the test database can be dropped."""
@@ -39,6 +50,21 @@ def _close_background_connections(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         close_database_connections()
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+        _close_connection_pools()
+
+
+def _close_connection_pools() -> None:
+    """The pool (PostgreSQL) keeps connections of its own, shared by every thread,
+    and refills itself in the background: close it, or it keeps knocking at a
+    test database that has been dropped."""
+    for connection in connections.all():
+        if connection.alias in getattr(connection, "_connection_pools", {}):
+            connection.close_pool()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    # Dropping the test databases opens a pool of its own: close that one too.
+    _close_connection_pools()
 
 
 @pytest.fixture

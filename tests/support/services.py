@@ -13,7 +13,20 @@ from urllib.parse import urlparse
 import pytest
 
 IN_CI = os.environ.get("CI") == "true"
-TEST_REDIS_URL = os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _worker_redis_url(url: str) -> str:
+    """Each pytest-xdist worker gets a Redis database of its own (tests flush
+    theirs): the given number for the first worker, one below for the next…"""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    offset = int(worker.removeprefix("gw") or 0)
+    base, _, number = url.rpartition("/")
+    return f"{base}/{int(number) - offset}" if number.isdigit() else url
+
+
+TEST_REDIS_URL = _worker_redis_url(
+    os.environ.get("STUDIO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+)
 TEST_POSTGRES_URL = os.environ.get("STUDIO_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
 
 
