@@ -26,7 +26,7 @@ from templates_catalog.forms import (
 )
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.prompting import PromptRenderError, PromptSyntaxError
-from templates_catalog.services import template_render_prompt
+from templates_catalog.services import template_render_prompt, template_render_sample_answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +68,9 @@ def sample_run_prepare(
         template_title=title,
         inputs=labelled_values(inputs, fields, language),
         tier=template.tier,
+        sample_answer=template_render_sample_answer(
+            template=template, inputs=inputs, language=language, fields=fields
+        ),
     )
     return SampleRun(template, language, form, request)
 

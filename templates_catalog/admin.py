@@ -75,7 +75,8 @@ class TemplateFieldFormSet(BaseInlineFormSet):
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
         }
         problems = []
-        for source_name in translated_names("prompt_body") + translated_names("system_prompt"):
+        sources = ("prompt_body", "system_prompt", "sample_answer")
+        for source_name in [name for source in sources for name in translated_names(source)]:
             try:
                 unknown = unknown_names(getattr(self.instance, source_name) or "", names)
             except PromptSyntaxError:
@@ -150,7 +151,7 @@ class TemplateAdmin(TranslationAdmin):
             _("Prompt"),
             {"fields": ("system_prompt", "prompt_body", ("preview_link", "test_run_link"))},
         ),
-        (_("Sample inputs"), {"fields": ("sample_inputs",)}),
+        (_("Sample inputs"), {"fields": ("sample_inputs", "sample_answer")}),
         (_("Versions"), {"fields": ("version_history",)}),
     )
 

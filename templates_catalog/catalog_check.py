@@ -15,12 +15,18 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import translation
 
-from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
+from templates_catalog.forms import (
+    form_data_from_inputs,
+    prompt_values,
+    stored_inputs,
+    template_form,
+)
 from templates_catalog.models import Template, TemplateField
 from templates_catalog.prompting import (
     PromptRenderError,
     PromptSyntaxError,
     referenced_names,
+    render_prompt,
 )
 from templates_catalog.services import (
     template_prompt_budget_problems,
@@ -124,12 +130,29 @@ def _render_sample(template: Template, fields: list[TemplateField], language: st
             )
         except (PromptRenderError, PromptSyntaxError) as exc:
             return [Problem(slug, f"the {language} prompt does not render: {exc}")]
+        answer_problem = _sample_answer_problem(template, stored_inputs(form), fields, language)
+        if answer_problem:
+            return [Problem(slug, answer_problem)]
     if not rendered.prompt.strip():
         return [Problem(slug, f"the {language} prompt renders empty")]
     missing = [name for name in sample if name not in {field.name for field in fields}]
     if missing:
         return [Problem(slug, f"the {language} sample names unknown fields: {', '.join(missing)}")]
     return []
+
+
+def _sample_answer_problem(
+    template: Template, inputs: dict, fields: list[TemplateField], language: str
+) -> str:
+    """What is wrong with the template's sample answer in `language`, or ''."""
+    source = getattr(template, f"sample_answer_{language}") or ""
+    if not source.strip():
+        return f"has no {language} sample answer"
+    try:
+        render_prompt(source, prompt_values(inputs, fields, language))
+    except (PromptRenderError, PromptSyntaxError) as exc:
+        return f"the {language} sample answer does not render: {exc}"
+    return ""
 
 
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:

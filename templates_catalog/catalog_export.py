@@ -86,6 +86,11 @@ def template_document(template: Template, fields: Iterable[TemplateField]) -> di
     }
     if samples:
         data["sample_inputs"] = samples
+    answers = {
+        lang: answer for lang in LANGS if (answer := getattr(template, f"sample_answer_{lang}"))
+    }
+    if answers:
+        data["sample_answers"] = answers
     return data
 
 

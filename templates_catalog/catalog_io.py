@@ -51,6 +51,7 @@ TEMPLATE_KEYS = {
     "prompt_en",
     "fields",
     "sample_inputs",
+    "sample_answers",
 }
 FIELD_KEYS = {
     "name",
@@ -200,6 +201,10 @@ def _import_template(
     for lang, sample in samples.items():
         if not isinstance(sample, dict):
             raise CatalogError(f"{where}.sample_inputs.{lang}: expected a mapping")
+    answers = _check_keys(f"{where}.sample_answers", raw.get("sample_answers") or {}, set(LANGS))
+    for lang, answer in answers.items():
+        if not isinstance(answer, str):
+            raise CatalogError(f"{where}.sample_answers.{lang}: expected text")
     for lang in LANGS:
         template_fields = {
             "title": raw.get(f"title_{lang}"),
@@ -210,6 +215,7 @@ def _import_template(
         for name, value in template_fields.items():
             setattr(template, f"{name}_{lang}", value or "")
         setattr(template, f"sample_inputs_{lang}", samples.get(lang) or {})
+        setattr(template, f"sample_answer_{lang}", answers.get(lang) or "")
     _validate(where, template)
 
     raw_fields = raw.get("fields")
@@ -224,7 +230,8 @@ def _import_template(
     if len(set(names)) != len(names):
         raise CatalogError(f"{where}: two fields share a name")
     for lang in LANGS:
-        for source_name in (f"prompt_body_{lang}", f"system_prompt_{lang}"):
+        sources = (f"prompt_body_{lang}", f"system_prompt_{lang}", f"sample_answer_{lang}")
+        for source_name in sources:
             try:
                 unknown = unknown_names(getattr(template, source_name), names)
             except PromptSyntaxError as exc:

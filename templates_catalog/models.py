@@ -89,6 +89,14 @@ class Template(models.Model):
         blank=True,
         help_text=_("One complete input set, keyed by field name."),
     )
+    sample_answer = models.TextField(
+        _("sample answer"),
+        blank=True,
+        help_text=_(
+            "What a professional would write for the sample inputs. The offline demo "
+            "model streams it, with {{ field_name }} filled in with the person's values."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The version that matches what the template holds now, kept up to date by
@@ -123,7 +131,8 @@ class Template(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
-        for field_name in translated_names("prompt_body") + translated_names("system_prompt"):
+        sources = ("prompt_body", "system_prompt", "sample_answer")
+        for field_name in [name for source in sources for name in translated_names(source)]:
             try:
                 parse_prompt(getattr(self, field_name) or "")
             except PromptSyntaxError as exc:

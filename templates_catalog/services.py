@@ -51,6 +51,26 @@ def template_render_prompt(
     )
 
 
+def template_render_sample_answer(
+    *,
+    template: Template,
+    inputs: Mapping[str, Any],
+    language: str,
+    fields: list[TemplateField] | None = None,
+) -> str:
+    """The template's sample answer in `language` (no other language stands in),
+    with the person's values where it names fields; '' when it has none or it
+    does not render with these values."""
+    source = getattr(template, f"sample_answer_{language}", "") or ""
+    if not source.strip():
+        return ""
+    fields = fields if fields is not None else list(template.fields.all())
+    try:
+        return render_prompt(source, prompt_values(inputs, fields, language))
+    except (PromptRenderError, PromptSyntaxError):
+        return ""
+
+
 def template_prompt_budget_problems(
     *, template: Template, fields: list[TemplateField], languages: tuple[str, ...] = ("ja", "en")
 ) -> list[str]:
@@ -60,7 +80,7 @@ def template_prompt_budget_problems(
     inputs = longest_inputs(fields)
     for language in languages:
         values = prompt_values(inputs, fields, language)
-        for name in ("system_prompt", "prompt_body"):
+        for name in ("system_prompt", "prompt_body", "sample_answer"):
             source = getattr(template, f"{name}_{language}", None) or ""
             try:
                 if not can_outgrow_its_inputs(source):

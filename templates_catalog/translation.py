@@ -13,7 +13,14 @@ class CategoryTranslation(TranslationOptions):
 
 @register(Template)
 class TemplateTranslation(TranslationOptions):
-    fields = ("title", "description", "system_prompt", "prompt_body", "sample_inputs")
+    fields = (
+        "title",
+        "description",
+        "system_prompt",
+        "prompt_body",
+        "sample_inputs",
+        "sample_answer",
+    )
     required_languages = {"ja": ("title", "prompt_body"), "en": ("title", "prompt_body")}
 
 

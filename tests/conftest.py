@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import SyncToAsync
+from django.conf import settings as django_settings
 from django.db import connections
-from django.test import override_settings
 
 from generation.lifecycle.slots import reset_slots
 from generation.text.runner import close_database_connections
@@ -34,12 +34,12 @@ def _test_settings(settings, tmp_path):
 
 @pytest.fixture(scope="session", autouse=True)
 def _runner_upkeep_only_when_asked():
-    """The runner is a module-level singleton whose loop outlives each test. Its
-    lease upkeep (renewals, reaping) reaches the database every third of a
-    lease: with the session's lease long, that happens only in tests that ask
-    for a short one, never between tests ("Database access not allowed")."""
-    with override_settings(STUDIO_LEASE_SECONDS=3600):
-        yield
+    """The runner is a module-level singleton whose loop outlives each test, and
+    the session. Its lease upkeep (renewals, reaping) reaches the database every
+    third of a lease: with the session's lease long, that happens only in tests
+    that ask for a short one, never between tests ("Database access not
+    allowed") nor after the test databases are gone. Never reverted, for that."""
+    django_settings.STUDIO_LEASE_SECONDS = 3600
 
 
 @pytest.fixture(scope="session", autouse=True)

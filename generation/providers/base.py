@@ -25,6 +25,9 @@ class TextRequest:
     # The most output tokens this answer may use (what it reserved of the
     # person's quota); 0: STUDIO_MAX_OUTPUT_TOKENS.
     max_output_tokens: int = 0
+    # The template's sample answer with the person's values: what the offline
+    # demo model answers with (real models never see it).
+    sample_answer: str = ""
 
     @property
     def output_token_limit(self) -> int:

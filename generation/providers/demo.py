@@ -1,8 +1,10 @@
 """The offline demo model: no key, no network, deterministic.
 
-It writes a structured draft from the template's title and the person's
-inputs, and streams it token by token at STUDIO_DEMO_TOKENS_PER_SECOND so that
-the page behaves as it does with a real model.
+It answers with the template's sample answer, filled in with the person's own
+values (fixtures/catalog/README.md), or, for a template without one, a
+structured outline of the inputs; and streams it token by token at
+STUDIO_DEMO_TOKENS_PER_SECOND so that the page behaves as it does with a real
+model.
 """
 
 from __future__ import annotations
@@ -87,9 +89,22 @@ def _shorten(value: str) -> str:
     return value if len(value) <= _VALUE_LIMIT else value[: _VALUE_LIMIT - 1] + "…"
 
 
+_SAMPLE_NOTICE = {
+    "ja": "（オフラインのデモモデルによる見本の回答です。実際のAIモデルは使っていません。）",
+    "en": "(A sample answer from the offline demo model; no real AI model is used.)",
+}
+
+
 def compose_demo_answer(request: TextRequest) -> str:
-    """The full demo answer for a request; the same request always gives the same text."""
-    phrases = _PHRASES["en" if request.language.startswith("en") else "ja"]
+    """The full demo answer for a request; the same request always gives the same text.
+
+    A template's sample answer (with the person's own values in it) when it has
+    one, after a line saying what it is; otherwise an outline built from the
+    inputs."""
+    language = "en" if request.language.startswith("en") else "ja"
+    if request.sample_answer.strip():
+        return f"{_SAMPLE_NOTICE[language]}\n\n{request.sample_answer.strip()}"
+    phrases = _PHRASES[language]
     seed = hashlib.sha256(f"{request.system}\n{request.prompt}".encode()).digest()
     rng = random.Random(seed)
     given = [(label, _shorten(value)) for label, value in request.inputs if value.strip()]

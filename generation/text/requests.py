@@ -6,6 +6,7 @@ from generation.models import Generation, UsageRecord
 from generation.providers.base import TextRequest
 from templates_catalog.forms import labelled_values
 from templates_catalog.models import TemplateField
+from templates_catalog.services import template_render_sample_answer
 
 
 def generation_text_request(
@@ -30,6 +31,14 @@ def generation_text_request(
         tier=generation.template.tier if generation.template else "standard",
         continue_from=answer_so_far(generation),
         max_output_tokens=max_output_tokens,
+        sample_answer=template_render_sample_answer(
+            template=generation.template,
+            inputs=generation.inputs,
+            language=generation.language,
+            fields=fields,
+        )
+        if generation.template
+        else "",
     )
 
 

@@ -65,7 +65,7 @@ def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
     page.reload()
     page.wait_for_selector(ANSWER, timeout=30_000)
     answer = page.text_content(ANSWER)
-    assert answer.count("Use this as a starting point") == 1  # nothing doubled
+    assert answer.count("Thank you for taking the time to meet us") == 1  # nothing doubled
     assert "Refresh Holdings" in answer
     assert page.errors == []
 
@@ -151,7 +151,8 @@ def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
     page.click("[data-copy-from]")
     page.wait_for_selector("[data-copied]")
     copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.startswith("## ")
+    assert copied.startswith("(A sample answer from the offline demo model")
+    assert "Subject: Thank you for your time" in copied
     assert "Copy Corp" in copied
 
 

@@ -405,7 +405,12 @@ def test_another_persons_generation_is_not_found(api):
 
 @pytest.mark.parametrize(
     "path",
-    ["generations/2f0e1a4c-8a1b-4f7e-9c3d-5b6a7e8f9012", "generations/not-a-uuid", "generations/123/cancel", "nothing"],
+    [
+        "generations/2f0e1a4c-8a1b-4f7e-9c3d-5b6a7e8f9012",
+        "generations/not-a-uuid",
+        "generations/123/cancel",
+        "nothing",
+    ],
 )
 def test_unknown_addresses_are_json_404s(api, user, path):
     response = api.get(f"/api/v1/{path}")

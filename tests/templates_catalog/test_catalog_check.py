@@ -26,6 +26,8 @@ def good_template(slug: str = "good", **overrides) -> Template:
         "prompt_body_ja": "{{ topic }}について{{ recipient }}様へのお礼メールを書いてください。",
         "sample_inputs_en": {"recipient": "Ms Sato", "topic": "the meeting"},
         "sample_inputs_ja": {"recipient": "佐藤", "topic": "打ち合わせ"},
+        "sample_answer_en": "Subject: Thank you\n\nDear {{ recipient }},\nThank you for {{ topic }}.",
+        "sample_answer_ja": "件名：お礼\n\n{{ recipient }}様\n{{ topic }}のお礼を申し上げます。",
     } | overrides
     template = TemplateFactory(**values)
     TemplateFieldFactory(template=template, name="recipient", label_ja="宛先", label_en="To")
@@ -68,6 +70,14 @@ def test_missing_translations_are_reported():
     ]
 
 
+def test_missing_or_broken_sample_answers_are_reported():
+    template = good_template(sample_answer_ja="", sample_answer_en="Dear {{ recipient }")
+    assert messages(template) == [
+        "good: has no ja sample answer",
+        "good: the en sample answer does not render: Line 1: unexpected '}'",
+    ]
+
+
 def test_missing_or_refused_samples_are_reported():
     template = good_template(sample_inputs_ja={}, sample_inputs_en={"recipient": "Ms Sato"})
     assert messages(template) == [
@@ -98,7 +108,10 @@ def test_a_sample_that_breaks_a_choice_is_refused():
 
 def test_a_template_needs_two_fields():
     template = good_template(
-        prompt_body_en="Write to {{ recipient }}.", prompt_body_ja="{{ recipient }}様へ。"
+        prompt_body_en="Write to {{ recipient }}.",
+        prompt_body_ja="{{ recipient }}様へ。",
+        sample_answer_en="Dear {{ recipient }}, thank you.",
+        sample_answer_ja="{{ recipient }}様、ありがとうございました。",
     )
     template.fields.filter(name="topic").delete()
     template.sample_inputs_en = {"recipient": "Ms Sato"}

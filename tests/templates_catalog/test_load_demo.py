@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from templates_catalog.catalog_io import CatalogError, import_catalog_files
 from templates_catalog.forms import form_data_from_inputs, stored_inputs, template_form
 from templates_catalog.models import Category, Template
-from templates_catalog.services import template_render_prompt
+from templates_catalog.services import template_render_prompt, template_render_sample_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +109,6 @@ def test_every_template_is_bilingual_with_typed_fields(demo):
 
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_every_sample_passes_its_form_and_renders_a_prompt_using_every_field(demo, language):
-    from django.utils import translation
 
     for template in Template.objects.prefetch_related("fields"):
         fields = list(template.fields.all())
@@ -122,3 +122,31 @@ def test_every_sample_passes_its_form_and_renders_a_prompt_using_every_field(dem
         assert len(rendered.prompt) > 40, template.slug
         assert "{{" not in rendered.prompt, template.slug
         assert "{%" not in rendered.prompt, template.slug
+
+
+@pytest.mark.parametrize("language", ["ja", "en"])
+def test_every_template_has_a_sample_answer_that_renders_with_its_samples(demo, language):
+    seen = {}
+    for template in Template.objects.prefetch_related("fields"):
+        fields = list(template.fields.all())
+        sample = getattr(template, f"sample_inputs_{language}")
+        with translation.override(language):
+            form = template_form(template, form_data_from_inputs(sample, fields), fields=fields)
+            assert form.is_valid(), template.slug
+        answer = template_render_sample_answer(
+            template=template, inputs=stored_inputs(form), language=language, fields=fields
+        )
+        assert len(answer) > 60, f"{template.slug} has no {language} sample answer"
+        assert "{{" not in answer, template.slug
+        assert "{%" not in answer, template.slug
+        assert answer not in seen, f"{template.slug} repeats {seen.get(answer)}"
+        seen[answer] = template.slug
+
+
+def test_a_sample_answer_takes_the_persons_own_company(demo):
+    template = Template.objects.get(slug="apology-email-to-client")
+    inputs = {**template.sample_inputs_ja, "client_company": "株式会社ひかり物産"}
+    answer = template_render_sample_answer(template=template, inputs=inputs, language="ja")
+    assert answer.startswith("件名：【お詫び】")
+    assert "株式会社ひかり物産" in answer
+    assert "株式会社みらい商事" not in answer
