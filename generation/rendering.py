@@ -12,7 +12,11 @@ import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+# A line break in an answer is a line break: emails, signatures and Japanese text
+# (which has no spaces to join lines with) keep their lines.
+_markdown = MarkdownIt(
+    "commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True}
+)
 _markdown.enable(["table", "strikethrough"])
 
 _TAGS = {

@@ -248,7 +248,7 @@ def _import_template(
         _validate(f"{where}.fields.{instance.name}", instance)
     TemplateField.objects.bulk_create(fields)
     previous_version_id = template.current_version_id
-    version = template_version_current(template=template, user=user)
+    version = template_version_current(template=template, user=user, fields=fields)
     (report.created if created else report.updated).append(template.slug)
     if version.pk != previous_version_id:
         report.changed.append(template.slug)

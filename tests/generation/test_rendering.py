@@ -61,3 +61,11 @@ def test_nothing_executable_or_fetching_survives(text):
 
 def test_raw_html_is_shown_as_text():
     assert "&lt;script&gt;" in render_markdown("<script>alert(1)</script>")
+
+
+def test_a_line_break_in_an_answer_stays_a_line_break():
+    html = render_markdown(
+        "件名：お礼\n\n佐藤様\nいつもお世話になっております。\n［会社名］\n［氏名］"
+    )
+    assert "佐藤様<br>\nいつもお世話になっております。" in html
+    assert "［会社名］<br>\n［氏名］" in html
