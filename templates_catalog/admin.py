@@ -177,6 +177,10 @@ class TemplateAdmin(TranslationAdmin):
             return gettext("The first version is recorded when the template is saved.")
         return version_table(obj)
 
+    def save_model(self, request: HttpRequest, obj: Template, form, change: bool) -> None:
+        obj.source_digest = ""  # edited here: no catalogue file holds this any more
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         super().save_related(request, form, formsets, change)
         # Now the fields are saved too: record what the template has become.

@@ -14,8 +14,9 @@ documents (separated by `---`), a JSON file one object or a list of them.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,12 +83,18 @@ class ImportReport:
     categories: int = 0
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    # Imported before from the very same document, and not edited since: skipped.
+    unchanged: list[str] = field(default_factory=list)
     # The templates whose content changed: each got a new version.
     changed: list[str] = field(default_factory=list)
 
     @property
     def templates(self) -> int:
-        return len(self.created) + len(self.updated)
+        return len(self.created) + len(self.updated) + len(self.unchanged)
+
+    @property
+    def slugs(self) -> list[str]:
+        return self.created + self.updated + self.unchanged
 
 
 def _check_keys(where: str, data: Any, allowed: set[str]) -> dict[str, Any]:
@@ -175,16 +182,46 @@ def import_category_file(data: Any, *, source: str, report: ImportReport, user=N
     templates = [] if templates is None else templates
     if not isinstance(templates, list):
         raise CatalogError(f"{source}: templates: expected a list")
+    # One query for what the file's templates were last imported from, instead
+    # of one each: a restart with nothing changed then costs next to nothing.
+    slugs = [raw.get("slug") for raw in templates if isinstance(raw, dict)]
+    digests = dict(
+        Template.objects.filter(slug__in=[s for s in slugs if isinstance(s, str)]).values_list(
+            "slug", "source_digest"
+        )
+    )
     for number, raw in enumerate(templates, start=1):
-        _import_template(f"{source}: templates[{number}]", raw, category, report, user=user)
+        where = f"{source}: templates[{number}]"
+        _import_template(where, raw, category, report, user=user, digests=digests)
+
+
+def _source_digest(category: Category, raw: dict[str, Any]) -> str:
+    """The digest of a template's document as imported (with its category's slug)."""
+    canonical = json.dumps(
+        {"category": category.slug, "template": raw},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _import_template(
-    where: str, raw: Any, category: Category, report: ImportReport, *, user=None
+    where: str,
+    raw: Any,
+    category: Category,
+    report: ImportReport,
+    *,
+    user=None,
+    digests: dict[str, str],
 ) -> None:
     if isinstance(raw, dict) and raw.get("slug"):
         where = f"{where} ({raw['slug']})"
     raw = _check_keys(where, raw, TEMPLATE_KEYS)
+    digest = _source_digest(category, raw)
+    if digests.get(raw.get("slug")) == digest:
+        report.unchanged.append(raw["slug"])
+        return
     template = Template.objects.filter(slug=raw.get("slug")).first()
     created = template is None
     template = template or Template(slug=raw.get("slug"))
@@ -216,6 +253,7 @@ def _import_template(
             setattr(template, f"{name}_{lang}", value or "")
         setattr(template, f"sample_inputs_{lang}", samples.get(lang) or {})
         setattr(template, f"sample_answer_{lang}", answers.get(lang) or "")
+    template.source_digest = digest
     _validate(where, template)
 
     raw_fields = raw.get("fields")
@@ -326,19 +364,30 @@ def parse_catalog(
     return named
 
 
-def import_catalog_documents(documents: Iterable[tuple[str, Any]], *, user=None) -> ImportReport:
+# Told after each document: (its name, how many of them are done, how many in all).
+Progress = Callable[[str, int, int], None]
+
+
+def import_catalog_documents(
+    documents: Iterable[tuple[str, Any]], *, user=None, progress: Progress | None = None
+) -> ImportReport:
     """Import parsed documents in one transaction: all of them, or none on any error."""
     report = ImportReport()
+    documents = list(documents)
     with transaction.atomic():
-        for source, data in documents:
+        for done, (source, data) in enumerate(documents, start=1):
             try:
                 import_category_file(data, source=source, report=report, user=user)
             except RecursionError as exc:
                 raise CatalogError(f"{source}: nested too deeply") from exc
+            if progress is not None:
+                progress(source, done, len(documents))
     return report
 
 
-def import_catalog_files(paths: Iterable[Path], *, user=None) -> ImportReport:
+def import_catalog_files(
+    paths: Iterable[Path], *, user=None, progress: Progress | None = None
+) -> ImportReport:
     """Import every file in one transaction: all of them, or none on any error."""
     documents = []
     for path in sorted(paths):
@@ -347,4 +396,4 @@ def import_catalog_files(paths: Iterable[Path], *, user=None) -> ImportReport:
         except OSError as exc:
             raise CatalogError(f"{path.name}: cannot be read: {exc.strerror}") from exc
         documents.extend(parse_catalog(content, name=path.name))
-    return import_catalog_documents(documents, user=user)
+    return import_catalog_documents(documents, user=user, progress=progress)

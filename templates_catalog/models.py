@@ -97,6 +97,10 @@ class Template(models.Model):
             "model streams it, with {{ field_name }} filled in with the person's values."
         ),
     )
+    # The digest of the catalogue document this template was last imported
+    # from, so that importing the same document again skips it; any other
+    # save clears it (the template no longer matches any file).
+    source_digest = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The version that matches what the template holds now, kept up to date by

@@ -119,6 +119,7 @@ def template_duplicate(*, template: Template, user=None) -> Template:
         copy.slug = _free_copy_slug(template.slug)
         copy.status = Template.Status.DRAFT
         copy.current_version = None
+        copy.source_digest = ""
         for lang, suffix in COPY_SUFFIXES.items():
             title = getattr(copy, f"title_{lang}") or ""
             setattr(copy, f"title_{lang}", title[: title_limit - len(suffix)] + suffix)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin as django_admin
 from django.urls import reverse
 
 from templates_catalog.models import Template, TemplateField
@@ -183,3 +184,14 @@ def test_admin_changelist_filters_and_searches(staff_client):
     response = staff_client.get(url, {"q": "apology", "status__exact": "published"})
     assert response.status_code == 200
     assert "Apology email" in response.content.decode()
+
+
+def test_a_template_saved_in_admin_is_loaded_from_its_file_again_next_time(rf):
+    """An edit in admin forgets which catalogue document the template came from,
+    so the next import of that (unchanged) file is not skipped as unchanged."""
+    template = template_with_fields(source_digest="a" * 64)
+    model_admin = django_admin.site._registry[Template]
+    request = rf.post("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    model_admin.save_model(request, template, form=None, change=True)
+    assert Template.objects.get(pk=template.pk).source_digest == ""

@@ -65,6 +65,28 @@ def test_load_demo_is_idempotent_and_creates_the_demo_login(db, client, sample_c
     assert client.login(username="demo", password="studio-demo")
 
 
+def test_a_second_load_skips_what_did_not_change_and_reloads_what_did(db, sample_catalogue):
+    if Template.objects.exists():
+        pytest.fail("run before the module's demo is loaded: it needs an empty catalogue")
+    first = import_catalog_files(sample_catalogue.glob("*.yaml"))
+    assert (len(first.created), len(first.unchanged)) == (64, 0)
+    again = import_catalog_files(sample_catalogue.glob("*.yaml"))
+    assert (len(again.created), len(again.updated), len(again.unchanged)) == (0, 0, 64)
+    # A file that changed is loaded again; a template edited since (admin) is
+    # loaded again too, so the file's content wins as before.
+    path = sample_catalogue / "images.yaml"
+    path.write_text(path.read_text().replace("tier: standard", "tier: advanced", 1))
+    edited = Template.objects.get(slug="competitor-analysis")
+    edited.title_en = "Edited in admin"
+    edited.source_digest = ""
+    edited.save()
+    third = import_catalog_files(sample_catalogue.glob("*.yaml"))
+    assert "competitor-analysis" in third.updated
+    assert len(third.updated) == 2
+    assert Template.objects.get(slug="competitor-analysis").title_en != "Edited in admin"
+    Template.objects.all().delete()
+
+
 def test_a_broken_file_loads_nothing_and_says_where(db, tmp_path: Path):
     good = Path(__file__).resolve().parents[2] / "fixtures" / "catalog" / "planning.yaml"
     (tmp_path / "a.yaml").write_text(good.read_text(encoding="utf-8"), encoding="utf-8")

@@ -45,7 +45,7 @@ class Command(BaseCommand):
                     if not paths:
                         raise CommandError(f"No catalogue files in {catalog_dir}")
                     report = import_catalog_files(paths)
-                    slugs = report.created + report.updated
+                    slugs = report.slugs
                 templates = Template.objects.prefetch_related("fields").order_by("slug")
                 if slugs is not None:
                     templates = templates.filter(slug__in=slugs)

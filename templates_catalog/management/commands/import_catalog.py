@@ -41,11 +41,13 @@ class Command(BaseCommand):
             for slug in report.updated:
                 state = "changed" if slug in report.changed else "unchanged"
                 self.stdout.write(f"updated {slug} ({state})")
+            for slug in report.unchanged:
+                self.stdout.write(f"unchanged {slug} (the same document as last time)")
         verb = "Checked" if dry_run else "Imported"
         self.stdout.write(
             self.style.SUCCESS(
                 f"{verb} {report.templates} templates in {report.categories} categories: "
                 f"{len(report.created)} created, {len(report.updated)} updated "
-                f"({len(report.changed)} with a new version)."
+                f"({len(report.changed)} with a new version), {len(report.unchanged)} unchanged."
             )
         )

@@ -37,7 +37,7 @@ class Command(BaseCommand):
             raise CommandError(f"No catalogue files in {catalog_dir}")
         try:
             with transaction.atomic():
-                report = import_catalog_files(paths)
+                report = import_catalog_files(paths, progress=self._progress(options))
                 self._demo_user()
                 if dry_run:
                     transaction.set_rollback(True)
@@ -47,7 +47,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{verb} {report.templates} templates in {report.categories} categories "
-                f"({len(report.created)} new, {len(report.updated)} updated)."
+                f"({len(report.created)} new, {len(report.updated)} updated, "
+                f"{len(report.unchanged)} unchanged)."
             )
         )
         if not dry_run:
@@ -55,6 +56,25 @@ class Command(BaseCommand):
                 f"Demo login: username “{DEMO_USERNAME}”, password “{DEMO_PASSWORD}” "
                 "(staff: it can also open /admin/)."
             )
+
+    def _progress(self, options):
+        """What to show while files load: a bar on a terminal, a line a file
+        otherwise (a log, CI), nothing at verbosity 0."""
+        if options["verbosity"] == 0:
+            return None
+        terminal = self.stdout.isatty()
+
+        def show(source: str, done: int, total: int) -> None:
+            if terminal:
+                filled = round(24 * done / total)
+                bar = "#" * filled + "-" * (24 - filled)
+                end = "\n" if done == total else ""
+                self.stdout.write(f"\rLoading the catalogue [{bar}] {done}/{total}", ending=end)
+                self.stdout.flush()
+            else:
+                self.stdout.write(f"Loaded {source} ({done}/{total})")
+
+        return show
 
     def _demo_user(self) -> None:
         user, _created = get_user_model().objects.get_or_create(username=DEMO_USERNAME)
