@@ -207,9 +207,33 @@ def prompt_values(
                     values[field.name] = labels.get(value, value) if value else ""
             elif field.type == Type.CHECKBOX:
                 values[field.name] = bool(value)
+            elif field.type == Type.DATE and value:
+                values[field.name] = date_for_prompt(value, language)
             else:
                 values[field.name] = "" if value is None else value
     return values
+
+
+_WEEKDAYS_JA = "月火水木金土日"
+_WEEKDAYS_EN = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
+def date_for_prompt(value: Any, language: str) -> str:
+    """A date as a person writes it in `language`, with its weekday, so that the
+    model never has to work the weekday out: 2026年12月3日（木） / Thursday 3
+    December 2026. A value that is not a date is left as it is."""
+    try:
+        day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if language.startswith("en"):
+        month = _MONTHS_EN[day.month - 1]
+        return f"{_WEEKDAYS_EN[day.weekday()]} {day.day} {month} {day.year}"
+    return f"{day.year}年{day.month}月{day.day}日（{_WEEKDAYS_JA[day.weekday()]}）"
 
 
 def labelled_values(

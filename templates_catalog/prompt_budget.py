@@ -107,7 +107,9 @@ def check_binop(op: str, left: Any, right: Any) -> None:
             raise _too_large()
     elif op == "%" and isinstance(left, str):
         # printf-style formatting can pad to any width ("%999999999d").
-        raise PromptBudgetError(_("Text formatting with % is not available in prompts."))
+        raise PromptBudgetError(
+            _("Text formatting with the percent operator is not available in prompts.")
+        )
 
 
 BINOPS = {

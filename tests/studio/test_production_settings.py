@@ -113,4 +113,4 @@ def test_a_json_body_that_is_not_valid_unicode_is_answered_at_once(production):
         timeout=10,
     )
     assert response.status_code == 400
-    assert "not valid Unicode" in response.json()["error"]
+    assert "Unicodeとして正しくない文字" in response.json()["error"]  # the site's language

@@ -206,8 +206,13 @@ def test_uploading_a_file_imports_it_and_reports_what_changed(client):
     assert template.current_version.created_by == staff
 
     page = upload(client, "letters.yml", GOOD.encode()).content.decode()
-    assert "1 template updated: thanks" in page
+    assert "1 template unchanged since the last import: thanks" in page
+    assert "0 templates updated" in page
     assert "0 templates with a new version" in page
+    retitled = GOOD.replace("title_en: Thank-you letter", "title_en: A letter of thanks")
+    page = upload(client, "letters.yml", retitled.encode()).content.decode()
+    assert "1 template updated: thanks" in page
+    assert "1 template with a new version" in page
 
 
 def test_check_only_reports_and_saves_nothing(staff_client):

@@ -31,7 +31,7 @@ CONSTANT_BLOWUPS = [
     ("{{ 10**10**10 }}", "number too large"),
     ("{{ 9**9**9 }}", "number too large"),
     ('{{ "ab" * 99999 * 99999 }}', "longer than 100,000 characters"),
-    ('{{ "%999999999d" % 1 }}', "formatting with %"),
+    ('{{ "%999999999d" % 1 }}', "formatting with the percent operator"),
     ('{{ ("a" * 90000) ~ ("a" * 90000) }}', "longer than 100,000 characters"),
 ]
 # Bodies that are fine on a short sample and blow up on long inputs.
