@@ -8,6 +8,7 @@ import pytest
 
 from templates_catalog.forms import (
     form_data_from_inputs,
+    labelled_values,
     prompt_values,
     stored_inputs,
     template_form,
@@ -157,3 +158,17 @@ def test_stored_inputs_round_trip_through_form_data():
     assert again.is_valid()
     assert stored_inputs(again) == stored == {"n": 3, "d": "2026-01-05", "c": True, "m": ["warm"]}
     assert first.cleaned_data["n"] == Decimal(3)
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("ja", "2026年12月3日（木）"), ("en", "Thursday 3 December 2026")],
+)
+def test_a_date_reaches_the_prompt_as_a_person_writes_it_with_its_weekday(language, expected):
+    template = TemplateFactory(
+        prompt_body_en="Meet on {{ day }}.", prompt_body_ja="{{ day }}に会う"
+    )
+    field = TemplateFieldFactory(template=template, name="day", type=TemplateField.Type.DATE)
+    values = prompt_values({"day": "2026-12-03"}, [field], language)
+    assert values["day"] == expected
+    assert labelled_values({"day": "2026-12-03"}, [field], language)[0][1] == expected
