@@ -190,3 +190,35 @@ def test_an_image_job_shows_its_progress_then_the_gallery(logged_in):
     page.click("text=History")
     page.wait_for_selector("table.history")
     assert page.locator("table.history tbody tr:first-child img.history-thumb").count() == 1
+
+
+PHONE_PAGES = [
+    "/",
+    "/templates/",
+    TEMPLATE,
+    "/generations/",
+    "/generations/usage/",
+    "/generations/usage/staff/",
+    "/accounts/tokens/",
+]
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_no_page_is_wider_than_a_phone(logged_in, width):
+    page = logged_in
+    start_generation(page, client_company="Narrow Ltd")  # so history has a table
+    page.wait_for_selector(ANSWER, timeout=30_000)
+    page.set_viewport_size({"width": width, "height": 844})
+    for path in PHONE_PAGES:
+        page.goto(path)
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(
+            f"[...document.querySelectorAll('body *')]"
+            f".filter(e => e.getBoundingClientRect().right > {width} + 1)"
+            f".slice(0, 5).map(e => e.tagName + '.' + e.className)"
+        )
+        assert scroll_width <= width, f"{path} is {scroll_width} px wide at {width} px: {wide}"
+        labels = page.locator("header nav a").all()
+        # A menu item is one line: never a character per line.
+        assert all(label.bounding_box()["height"] < 40 for label in labels), path
+    assert page.errors == []
