@@ -105,7 +105,8 @@ def _queue(*, template_fields: list[TemplateField] | None = None, **fields: Any)
             generation = generation_record_image(**fields)
             transaction.on_commit(lambda: _send_image_task(generation))
         else:
-            limits.refuse_when_the_line_is_full(runner.provider or get_text_provider())
+            provider = runner.provider or get_text_provider()
+            limits.refuse_when_the_line_is_full(provider)
             reservation = limits.reserve(user=fields["user"], kind=fields["kind"])
             generation = generation_record_text(**fields)
         usage_record_create(
@@ -117,7 +118,10 @@ def _queue(*, template_fields: list[TemplateField] | None = None, **fields: Any)
             # What to ask the model is worked out here, on the request's own
             # thread, so that the runner's threads only write.
             request = generation_text_request(
-                generation, fields=template_fields, max_output_tokens=reservation.output_tokens
+                generation,
+                fields=template_fields,
+                max_output_tokens=reservation.output_tokens,
+                with_sample_answer=provider.uses_sample_answers,
             )
             transaction.on_commit(lambda: runner.submit(generation.pk, request=request))
     return generation

@@ -113,7 +113,7 @@ def _request_has_unsafe_text(request: HttpRequest) -> bool:
         if has_unsafe_characters(key) or any(map(has_unsafe_characters, values)):
             return True
     return any(
-        isinstance(value, str) and has_unsafe_characters(value.replace("\t", " "))
+        isinstance(value, str) and has_unsafe_characters(value)
         for name, value in request.META.items()
         if name.startswith("HTTP_")
     )

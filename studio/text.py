@@ -45,11 +45,6 @@ def has_unsafe_characters(text: str) -> bool:
     return _UNSAFE.search(text) is not None
 
 
-def strip_controls(text: str) -> str:
-    """`text` without control characters other than TAB, LF and CR (NUL included)."""
-    return _CONTROL.sub("", text)
-
-
 _CONTROL_BUT_NUL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -86,7 +81,10 @@ class ModelTextCleaner:
             return _CONTROL.sub("", text)
         if "\ud800" <= text[-1] <= "\udbff":
             text, self._held = text[:-1], text[-1]
-        return clean_model_text(_join_surrogate_pairs(text))
+        # Almost every delta has no surrogate at all: one scan, then only controls.
+        if _SURROGATE.search(text):
+            text = _SURROGATE.sub(REPLACEMENT, _join_surrogate_pairs(text))
+        return _CONTROL.sub("", text)
 
     def flush(self) -> str:
         """Whatever was held back, once the answer has ended."""

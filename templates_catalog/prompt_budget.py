@@ -75,10 +75,6 @@ def _is_sequence(value: Any) -> bool:
     return isinstance(value, str | list | tuple)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _int_bits(value: Any) -> int:
     return value.bit_length() if isinstance(value, int) else 0
 

@@ -70,6 +70,9 @@ class TextProvider(ABC):
     name: str
     model: str
     label: str  # what the UI calls this model
+    # Whether it answers with the template's sample answer (the offline demo
+    # model): only then is the answer rendered into the request.
+    uses_sample_answers: bool = False
 
     def model_for(self, tier: str) -> str:
         """The model that serves templates of `tier`."""

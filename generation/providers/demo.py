@@ -132,6 +132,7 @@ def compose_demo_answer(request: TextRequest) -> str:
 class DemoTextProvider(TextProvider):
     name = "demo"
     model = "studio-demo-1"
+    uses_sample_answers = True
     label = _("Offline demo model")
 
     def __init__(self, tokens_per_second: float | None = None) -> None:

@@ -14,9 +14,11 @@ def generation_text_request(
     *,
     fields: list[TemplateField] | None = None,
     max_output_tokens: int | None = None,
+    with_sample_answer: bool = True,
 ) -> TextRequest:
     """What to ask the model for a text generation: at most the output tokens it
-    reserved of the person's quota."""
+    reserved of the person's quota; the template's sample answer with the
+    person's values only `with_sample_answer` (for the demo model)."""
     if fields is None:
         fields = list(generation.template.fields.all()) if generation.template else []
     if max_output_tokens is None:
@@ -37,7 +39,7 @@ def generation_text_request(
             language=generation.language,
             fields=fields,
         )
-        if generation.template
+        if with_sample_answer and generation.template
         else "",
     )
 

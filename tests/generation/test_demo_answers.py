@@ -11,6 +11,7 @@ from generation.text.runner import runner
 from templates_catalog.catalog_io import CatalogError, import_catalog_documents
 from templates_catalog.models import Template
 from tests.factories import template_with_fields
+from tests.fakes import ScriptedProvider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,3 +121,12 @@ def test_a_sample_answer_that_names_no_field_or_is_not_text_is_refused(answers, 
     with pytest.raises(CatalogError, match=message):
         import_catalog_documents([("mail.yaml", catalogue(answers))])
     assert not Template.objects.exists()
+
+
+def test_a_real_model_is_never_sent_the_sample_answer(user_client, monkeypatch):
+    scripted = ScriptedProvider(["Dear Ms Sato, thank you."])
+    monkeypatch.setattr(runner, "provider", scripted)
+    generation = generate(user_client, thanks_template(), recipient="Ms Sato")
+    assert generation.output == "Dear Ms Sato, thank you."
+    assert scripted.requests[0].sample_answer == ""
+    assert "Dear Ms Sato" not in scripted.requests[0].prompt
