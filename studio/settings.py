@@ -118,7 +118,10 @@ TEMPLATES = [
                 "generation.context_processors.studio",
             ],
             # The `{% partialdef %}` syntax that Django 6 has built in.
-            "builtins": ["template_partials.templatetags.partials"],
+            "builtins": [
+                "template_partials.templatetags.partials",
+                "studio.templatetags.studio_tags",
+            ],
         },
     },
 ]

@@ -20,6 +20,7 @@ from templates_catalog.models import Category, Template
 from templates_catalog.search import SORTS, catalogue_listing
 
 PAGE_SIZE = 24
+KIND_ICONS = {"text": "file-text", "image": "image"}
 MAX_QUERY_LENGTH = 100
 MAX_TAGS = 5
 # Popularity is what was generated from each template in this many days,
@@ -96,6 +97,7 @@ class Link:
     href: str
     selected: bool = False
     count: int | None = None
+    icon: str = ""
 
 
 @dataclass
@@ -143,15 +145,27 @@ def catalogue_page(
         page.object_list = list(templates.order_by(order))
     here = category.get_absolute_url() if category else reverse("catalog:list")
     counts = dict(listing.categories)
-    categories = [Link(_("All"), reverse("catalog:list") + params.url(), category is None)]
+    categories = [
+        Link(_("All"), reverse("catalog:list") + params.url(), category is None, icon="layout-grid")
+    ]
     categories += [
-        Link(c.name, c.get_absolute_url() + params.url(), c == category, counts.get(c.pk, 0))
+        Link(
+            c.name,
+            c.get_absolute_url() + params.url(),
+            c == category,
+            counts.get(c.pk, 0),
+            icon=c.look.icon,
+        )
         for c in Category.objects.all()
     ]
     kinds = [Link(_("All"), here + params.url(kind=""), not params.kind)]
     kinds += [
         Link(
-            label, here + params.url(kind=value), params.kind == value, listing.kinds.get(value, 0)
+            label,
+            here + params.url(kind=value),
+            params.kind == value,
+            listing.kinds.get(value, 0),
+            icon=KIND_ICONS[value],
         )
         for value, label in Template.Kind.choices
     ]

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from templates_catalog.choices import ChoiceParseError, parse_choices
+from templates_catalog.icons import Look, category_look
 from templates_catalog.prompting import PromptSyntaxError, parse_prompt
 
 field_name_validator = RegexValidator(
@@ -33,6 +34,11 @@ class Category(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("catalog:category", args=[self.slug])
+
+    @property
+    def look(self) -> Look:
+        """Its icon and colour tone on the pages."""
+        return category_look(self.slug)
 
 
 class TemplateQuerySet(models.QuerySet["Template"]):

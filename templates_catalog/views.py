@@ -6,13 +6,14 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Max, Prefetch, Q
+from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
-from templates_catalog.browsing import Params, catalogue_page
+from templates_catalog.browsing import Params, catalogue_page, template_uses
 from templates_catalog.forms import form_data_from_inputs, template_form
 from templates_catalog.models import (
     Category,
@@ -22,33 +23,65 @@ from templates_catalog.models import (
     TemplateQuerySet,
 )
 
-RECENTLY_USED_COUNT = 6
+RECENTLY_USED_COUNT = 4
+POPULAR_COUNT = 8
+# Searches offered under the home page's search box.
+QUICK_SEARCHES = (
+    _("apology email"),
+    _("meeting minutes"),
+    _("job posting"),
+    _("press release"),
+    _("product description"),
+    _("SWOT"),
+)
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     published = Q(templates__status=Template.Status.PUBLISHED)
-    categories = (
-        Category.objects.annotate(template_count=Count("templates", filter=published))
-        .filter(template_count__gt=0)
-        .prefetch_related(
-            Prefetch("templates", queryset=Template.objects.published(), to_attr="published")
-        )
-    )
-    context = {"categories": categories}
+    categories = Category.objects.annotate(
+        template_count=Count("templates", filter=published)
+    ).filter(template_count__gt=0)
+    popular, by_usage = popular_templates()
+    context = {
+        "categories": categories,
+        "popular": popular,
+        "popular_by_usage": by_usage,
+        "quick_searches": QUICK_SEARCHES,
+    }
     if request.user.is_authenticated:
         favourites = [
             favourite.template
             for favourite in FavouriteTemplate.objects.filter(
                 user=request.user, template__status=Template.Status.PUBLISHED
-            ).select_related("template__category")
+            ).select_related("template__category")[:POPULAR_COUNT]
         ]
         context |= {
             "favourites": favourites,
-            "favourite_ids": {template.pk for template in favourites},
+            "favourite_ids": favourite_template_ids(request.user),
             "recently_used": recently_used_templates(request.user),
         }
     return render(request, "templates_catalog/home.html", context)
+
+
+def popular_templates(limit: int = POPULAR_COUNT) -> tuple[list[Template], bool]:
+    """The most used published templates of late (browsing.template_uses),
+    and whether usage chose them: with no usage yet, each category's first
+    template stands in, so a new studio's home is not empty."""
+    uses = template_uses()
+    published = Template.objects.published().select_related("category")
+    chosen = sorted(
+        published.filter(pk__in=[pk for pk, count in uses.items() if count > 0]),
+        key=lambda template: (-uses.get(template.pk, 0), template.pk),
+    )[:limit]
+    if chosen:
+        return chosen, True
+    firsts: dict[int, Template] = {}
+    for template in published.order_by("category__order", "order", "pk"):
+        firsts.setdefault(template.category_id, template)
+        if len(firsts) == limit:
+            break
+    return list(firsts.values()), False
 
 
 def recently_used_templates(user, *, limit: int = RECENTLY_USED_COUNT) -> TemplateQuerySet:

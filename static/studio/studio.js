@@ -19,14 +19,67 @@
     });
   });
 
-  // Switch language as soon as one is picked.
+  // Switch language as soon as one is picked, staying on the page as it is
+  // now: htmx may have changed the address (filters, sort, page) since the
+  // page was drawn.
   document.addEventListener("change", function (event) {
-    if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+    if (!event.target.matches("select[data-autosubmit]")) return;
+    var form = event.target.form;
+    var next = form.querySelector("[data-language-next]");
+    if (next) next.value = window.location.pathname + window.location.search;
+    form.submit();
+  });
+
+  // Ctrl+Enter (⌘+Enter on a Mac) generates from anywhere in the form.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+    var form = event.target.closest && event.target.closest("form.generate-form");
+    if (!form) return;
+    event.preventDefault();
+    if (form.requestSubmit) form.requestSubmit();
+    else form.submit();
+  });
+
+  // Character counters under limited fields ("12 / 400 characters").
+  function countCharacters(field) {
+    var counter = document.querySelector('[data-char-count-for="' + field.id + '"]');
+    if (!counter) return;
+    var max = parseInt(counter.getAttribute("data-max"), 10);
+    var count = Array.from(field.value).length;
+    var template = counter.getAttribute("data-template") || counter.textContent.replace(/\d[\d,]*/, "{count}");
+    counter.setAttribute("data-template", template);
+    counter.textContent = template.replace("{count}", count.toLocaleString());
+    counter.classList.toggle("over", count > max);
+  }
+  document.addEventListener("input", function (event) {
+    if (event.target.id) countCharacters(event.target);
+  });
+
+  // An open menu closes on Escape or a click elsewhere.
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    closeMenus(event.target.closest("details.menu"));
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    var open = document.querySelector("details.menu[open]");
+    if (!open) return;
+    open.removeAttribute("open");
+    open.querySelector("summary").focus();
   });
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-autosubmit-button]").forEach(function (button) {
       button.hidden = true;
     });
+    if (/Mac|iPhone|iPad/.test(navigator.platform || "")) {
+      document.querySelectorAll("[data-shortcut-hint] kbd:first-child").forEach(function (key) {
+        key.textContent = "⌘";
+      });
+    }
   });
 
   // The browser's own reconnect resumes with Last-Event-ID and must keep the

@@ -135,12 +135,12 @@ def test_search_as_you_type_narrows_the_list(page):
 def test_the_language_switcher_changes_the_interface(page):
     page.goto("/")
     with page.expect_navigation():
-        page.select_option("#language-select", "ja")  # submits itself: no button needed
-    assert page.locator("nav >> text=テンプレート").count() == 1
+        page.select_option("#language-select-header", "ja")  # submits itself: no button needed
+    assert page.locator(".main-nav >> text=テンプレート").count() == 1
     assert page.locator("html[lang=ja]").count() == 1
     with page.expect_navigation():
-        page.select_option("#language-select", "en")
-    assert page.locator("nav >> text=Templates").count() == 1
+        page.select_option("#language-select-header", "en")
+    assert page.locator(".main-nav >> text=Templates").count() == 1
 
 
 def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
@@ -218,7 +218,17 @@ def test_no_page_is_wider_than_a_phone(logged_in, width):
             f".slice(0, 5).map(e => e.tagName + '.' + e.className)"
         )
         assert scroll_width <= width, f"{path} is {scroll_width} px wide at {width} px: {wide}"
-        labels = page.locator("header nav a").all()
-        # A menu item is one line: never a character per line.
-        assert all(label.bounding_box()["height"] < 40 for label in labels), path
+        # The menu is one button; opened, each item is one line (never a
+        # character per line) and easy to tap.
+        assert page.locator(".main-nav").is_hidden()
+        page.click(".phone-menu summary")
+        items = page.locator(
+            ".phone-menu .menu-panel a, .phone-menu .menu-panel button.menu-item"
+        ).all()
+        assert len(items) >= 5, path
+        for item in items:
+            box = item.bounding_box()
+            assert 44 <= box["height"] < 60, (path, item.inner_text(), box)
+        page.keyboard.press("Escape")
+        assert page.locator(".phone-menu .menu-panel").is_hidden()
     assert page.errors == []

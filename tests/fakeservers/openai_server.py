@@ -33,6 +33,7 @@ import io
 import itertools
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,6 +114,8 @@ class Behaviour:
     include_usage: bool = True
     prompt_tokens: int = 21
     error_type: str | None = None  # the error body's "type", when not the status's usual one
+    # Held after the response headers until this is set (a test's gate).
+    gate: threading.Event | None = None
     # --- Images. `first_token_delay` is the wait before the first event (or the
     # JSON answer), `token_interval` the wait between events, and `die_after`
     # closes the connection after that many partial renderings.
@@ -176,6 +179,8 @@ class OpenAIFakeServer(FakeHTTPServer[Behaviour]):
             return _json({**base, "choices": [choice]})
 
         await exchange.start_stream(behaviour.headers)
+        while behaviour.gate is not None and not behaviour.gate.is_set():
+            await exchange.pause(0.02)
         await exchange.pause(behaviour.first_token_delay)
         await exchange.send_event(chunk({"role": "assistant", "content": "", "refusal": None}))
         for number, token in enumerate(behaviour.tokens):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -297,7 +298,7 @@ def test_navigation_links_to_usage_and_staff_to_everyones(client):
     person = UserFactory()
     client.force_login(person)
     body = client.get(USAGE).content.decode()
-    assert f'<a href="{USAGE}">Usage</a>' in body
+    assert re.search(rf'<a class="nav-link" href="{USAGE}" aria-current="page">.*?Usage</a>', body)
     assert STAFF_USAGE not in body
 
     client.force_login(UserFactory(is_staff=True))

@@ -136,7 +136,7 @@ def test_home_shows_my_favourites_newest_first_and_published_only(user_client, u
     assert favourites.count('aria-pressed="true"') == 2
 
 
-def test_home_shows_recently_used_templates_distinct_latest_first_up_to_six(user_client, user):
+def test_home_shows_recently_used_templates_distinct_latest_first_a_row_of_four(user_client, user):
     templates = [TemplateFactory(title_en=f"Used {n}") for n in range(8)]
     for n, template in enumerate(templates):
         used(user, template, days_ago=n)  # Used 0 is the latest
@@ -145,7 +145,7 @@ def test_home_shows_recently_used_templates_distinct_latest_first_up_to_six(user
     used(UserFactory(), TemplateFactory(title_en="Someone else's"), days_ago=0)
     recent = section(user_client.get(HOME).content.decode(), "recent-heading")
     shown = [f"Used {n}" for n in range(8) if f"Used {n}<" in recent]
-    assert shown == [f"Used {n}" for n in range(6)]
+    assert shown == [f"Used {n}" for n in range(4)]
     assert [recent.index(title) for title in shown] == sorted(recent.index(t) for t in shown)
     assert "Draft now" not in recent
     assert "Someone else" not in recent
@@ -160,10 +160,10 @@ def test_a_template_used_again_moves_to_the_front(user_client, user):
     assert recent.index("First") < recent.index("Second")
 
 
-def test_home_says_what_the_sections_are_for_when_empty(user_client):
+def test_home_says_what_favourites_are_for_and_leaves_out_an_empty_recent_row(user_client):
     page = user_client.get(HOME).content.decode()
     assert "Star a template" in page
-    assert "The templates you use will appear here." in page
+    assert "recent-heading" not in page
 
 
 def test_home_has_no_personal_sections_for_someone_not_logged_in(client):
@@ -181,7 +181,61 @@ def test_home_query_count_stays_bounded_with_many_favourites_and_generations(
         FavouriteTemplateFactory(user=user, template=template)
         for day in range(3):
             used(user, template, days_ago=n + day)
-    # session, user, categories, their templates, favourites, recently used
-    with django_assert_max_num_queries(6):
+    # session, user, categories, template uses, popular templates (or each
+    # category's first), favourites, favourite ids, recently used
+    with django_assert_max_num_queries(9):
         response = user_client.get(HOME)
-    assert response.content.decode().count('class="favourite-form"') == 12 + 6
+    page = response.content.decode()
+    # A row each: eight favourites (of twelve, with a link to all), four
+    # recently used; popular templates are any of those used of late.
+    assert section(page, "favourites-heading").count('class="favourite-form"') == 8
+    assert section(page, "recent-heading").count('class="favourite-form"') == 4
+
+
+@pytest.fixture
+def fresh_popularity(monkeypatch):
+    """Popularity is cached a minute per process: start each test without it."""
+    from templates_catalog import browsing
+
+    monkeypatch.setattr(browsing, "_popular", None)
+
+
+def test_home_shows_the_most_used_templates_first_as_popular(client, fresh_popularity):
+    quiet, busy, busiest = (TemplateFactory(title_en=t) for t in ("Quiet", "Busy", "Busiest"))
+    draft = TemplateFactory(title_en="Hidden draft", status="draft")
+    someone = UserFactory()
+    for template, times in ((quiet, 1), (busy, 3), (busiest, 5), (draft, 9)):
+        for _ in range(times):
+            used(someone, template, days_ago=1)
+    popular = section(client.get(HOME).content.decode(), "popular-heading")
+    assert "Popular templates" in popular
+    assert popular.index("Busiest") < popular.index("Busy<") < popular.index("Quiet")
+    assert "Hidden draft" not in popular
+
+
+def test_a_new_studio_offers_each_categorys_first_template_to_start_with(client, fresh_popularity):
+    firsts = [TemplateFactory(title_en=f"First of {n}", order=0) for n in range(3)]
+    for template in firsts:
+        TemplateFactory(
+            title_en=f"Later in {template.category.name}", category=template.category, order=5
+        )
+    popular = section(client.get(HOME).content.decode(), "popular-heading")
+    assert "Templates to start with" in popular
+    assert all(template.title in popular for template in firsts)
+    assert "Later in" not in popular
+
+
+def test_home_shows_every_category_as_a_tile_with_its_icon_and_count(client):
+    from studio.templatetags.studio_tags import icon_body
+
+    email = TemplateFactory(category__slug="business-email", category__name_en="Business email")
+    TemplateFactory(category=email.category)
+    TemplateFactory(category__slug="brand-new", category__name_en="Brand new")
+    tiles = section(client.get(HOME).content.decode(), "categories-heading").split("<li>")
+    (email_tile,) = [tile for tile in tiles if "Business email" in tile]
+    (new_tile,) = [tile for tile in tiles if "Brand new" in tile]
+    assert "2 templates" in email_tile
+    assert icon_body("mail") in email_tile
+    # A category not yet given an icon gets the default one.
+    assert "1 template<" in new_tile
+    assert icon_body("layout-grid") in new_tile

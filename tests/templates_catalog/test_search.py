@@ -18,7 +18,9 @@ from tests.factories import GenerationFactory, UserFactory
 
 CATALOG = Path(settings.BASE_DIR) / "fixtures" / "catalog"
 LIST = reverse("catalog:list")
-CARD_LINK = re.compile(r'<li class="template-card">.*?<a href="/t/([^/]+)/">', re.S)
+CARD_LINK = re.compile(
+    r'<li class="template-card">.*?<a class="card-link" href="/t/([^/]+)/">', re.S
+)
 
 
 @pytest.fixture(scope="module")
