@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install demo test bench bench-images bench-limiter bench-catalog lint format messages browser clean
+.PHONY: install demo test bench bench-images bench-limiter bench-catalog bench-ui vendor lint format messages browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,15 @@ bench-limiter: install
 
 bench-catalog: install
 	$(VENV)/bin/python -m bench.catalog $(ARGS)
+
+# Lighthouse's mobile scores (npm's lighthouse driving Debian's Chromium).
+bench-ui: install browser
+	cd bench/ui && npm install --silent --no-audit --no-fund
+	$(VENV)/bin/python -m bench.ui $(ARGS)
+
+# Refresh the vendored icons and axe-core from npm (the files are committed).
+vendor:
+	bash scripts/vendor-frontend.sh
 
 lint: install
 	$(BIN)/ruff check .

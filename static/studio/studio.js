@@ -95,4 +95,32 @@
     }
     element.studioSource = source;
   });
+
+  // After Generate, focus goes where the person needs it next: the first
+  // field to correct, or the answer (brought into view on a phone, where it
+  // sits under the form; beside the form on a wide screen it already shows).
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    if (!target || target.id !== "workspace") return;
+    var invalid = target.querySelector(".has-error input, .has-error select, .has-error textarea");
+    if (invalid) {
+      invalid.focus();
+      return;
+    }
+    var panel = target.querySelector(".result-panel");
+    if (!panel || !panel.querySelector("[data-generation]")) return;
+    panel.setAttribute("tabindex", "-1");
+    var stacked = window.matchMedia("(max-width: 60rem)").matches;
+    panel.focus({ preventScroll: !stacked });
+  });
+
+  // A chosen facet far along its sideways row is brought into view.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll(".facet-list [aria-current]").forEach(function (chip) {
+      var row = chip.closest(".facet-list");
+      if (row.scrollWidth > row.clientWidth) {
+        row.scrollLeft = chip.offsetLeft - row.clientWidth / 2 + chip.clientWidth / 2;
+      }
+    });
+  });
 })();

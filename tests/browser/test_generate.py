@@ -143,6 +143,23 @@ def test_the_language_switcher_changes_the_interface(page):
     assert page.locator(".main-nav >> text=Templates").count() == 1
 
 
+def test_the_language_switcher_keeps_the_page_its_filters_and_sort(page):
+    page.goto("/templates/")
+    # Filters and sort change the address without reloading (htmx).
+    page.click(".facets a[href*='kind=image']")
+    wait_until(page, "location.search.includes('kind=image')")
+    page.click(".sorts a[href*='sort=popular']")
+    wait_until(page, "location.search.includes('sort=popular')")
+    with page.expect_navigation():
+        page.select_option("#language-select-header", "ja")
+    assert "/templates/" in page.url
+    assert "kind=image" in page.url
+    assert "sort=popular" in page.url
+    assert page.locator(".sorts [aria-current]").inner_text() == "人気順"
+    with page.expect_navigation():
+        page.select_option("#language-select-header", "en")
+
+
 def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
     page = logged_in
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])

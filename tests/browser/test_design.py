@@ -1,0 +1,136 @@
+"""Every page a person meets, in Japanese, at a laptop's and a phone's width:
+nothing wider than the screen, no console error or CSP violation, no serious
+or critical accessibility problem that axe-core (vendored from npm) finds.
+
+Each page's screenshot is written to var/screenshots/<width>/ for a reviewer
+to look at (STUDIO_SCREENSHOTS moves them)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS", ROOT / "var" / "screenshots"))
+WIDTHS = {"laptop": (1366, 900), "phone": (390, 844)}
+TEXT_TEMPLATE = "/t/thank-you-email-after-meeting/"
+IMAGE_TEMPLATE = "/t/ec-white-background-product-photo/"
+
+# Recorded in the page before any script runs: CSP violations the browser reports.
+RECORD_VIOLATIONS = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + (e.sample || ""));
+});
+"""
+
+
+def wait_until(page, expression: str, timeout: float = 30) -> None:
+    """Poll a JS expression (wait_for_function would need 'unsafe-eval', which the CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(params=list(WIDTHS), ids=list(WIDTHS))
+def visitor(request, browser, studio_server):
+    """A Japanese visitor logged in as the demo user, at one width."""
+    width, height = WIDTHS[request.param]
+    context = browser.new_context(
+        base_url=studio_server,
+        locale="ja-JP",
+        viewport={"width": width, "height": height},
+        has_touch=request.param == "phone",
+    )
+    context.add_init_script(RECORD_VIOLATIONS)
+    page = context.new_page()
+    page.problems = []
+    page.on(
+        "console",
+        lambda message: page.problems.append(f"console {message.type}: {message.text}")
+        if message.type in ("error", "warning")
+        else None,
+    )
+    page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
+    page.width_name = request.param
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", "studio-demo")
+    page.click("main form button[type=submit]")
+    page.wait_for_url("**/")
+    yield page
+    context.close()
+
+
+def check(page, name: str) -> None:
+    """The page as it is now: screenshot, width, console, CSP and axe."""
+    folder = SHOTS / page.width_name
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+    width = page.viewport_size["width"]
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= width, f"{name} is {scroll_width} px wide at {width} px"
+    violations = page.evaluate("window.__csp || []")
+    assert violations == [], f"{name}: CSP violations {violations}"
+    assert page.problems == [], f"{name}: {page.problems}"
+    page.evaluate(AXE)
+    found = page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => v.id + " (" + v.impact + "): " + v.help + " — "
+                 + v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
+        }"""
+    )
+    assert found == [], f"{name} at {width} px: {found}"
+
+
+def test_browsing_pages(visitor):
+    page = visitor
+    for name, path in [
+        ("home", "/"),
+        ("catalogue", "/templates/"),
+        ("search", "/templates/?q=" + "お詫び"),
+        ("category", "/categories/business-email/"),
+        ("template-form", TEXT_TEMPLATE),
+        ("template-sample", TEXT_TEMPLATE + "?sample=1"),
+        ("image-template-form", IMAGE_TEMPLATE),
+        ("api-tokens", "/accounts/tokens/"),
+    ]:
+        page.goto(path)
+        check(page, name)
+
+
+def test_a_text_answer_streaming_and_finished_then_history_and_usage(visitor):
+    page = visitor
+    page.goto(TEXT_TEMPLATE + "?sample=1")
+    page.click("form.generate-form button[type=submit]")
+    wait_until(page, "document.querySelector('[data-stream-text]')?.textContent.length > 80")
+    check(page, "answer-streaming")
+    page.wait_for_selector(".markdown.answer", timeout=60_000)
+    check(page, "answer-finished")
+    detail = page.url
+    for name, path in [
+        ("history", "/generations/"),
+        ("history-detail", detail),
+        ("usage", "/generations/usage/"),
+    ]:
+        page.goto(path)
+        check(page, name)
+
+
+def test_an_image_answer_and_its_gallery(visitor):
+    page = visitor
+    page.goto(IMAGE_TEMPLATE + "?sample=1")
+    page.click("form.generate-form button[type=submit]")
+    page.wait_for_selector(".gallery-item img", timeout=60_000)
+    check(page, "image-gallery")
