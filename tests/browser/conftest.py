@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import log_in
 from tests.support.services import IN_CI
 from tests.support.studio_process import (
     StudioProcess,
@@ -76,9 +77,4 @@ def page(browser, studio_server):
 
 @pytest.fixture
 def logged_in(page):
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "studio-demo")
-    page.click("form.stacked-form button[type=submit]")
-    page.wait_for_url("**/")
-    return page
+    return log_in(page)

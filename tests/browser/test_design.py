@@ -8,10 +8,11 @@ to look at (STUDIO_SCREENSHOTS moves them)."""
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.browser.helpers import log_in, wait_until
 
 pytestmark = [pytest.mark.browser]
 
@@ -31,15 +32,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def wait_until(page, expression: str, timeout: float = 30) -> None:
-    """Poll a JS expression (wait_for_function would need 'unsafe-eval', which the CSP forbids)."""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(params=list(WIDTHS), ids=list(WIDTHS))
 def visitor(request, browser, studio_server):
     """A Japanese visitor logged in as the demo user, at one width."""
@@ -55,17 +47,15 @@ def visitor(request, browser, studio_server):
     page.problems = []
     page.on(
         "console",
-        lambda message: page.problems.append(f"console {message.type}: {message.text}")
-        if message.type in ("error", "warning")
-        else None,
+        lambda message: (
+            page.problems.append(f"console {message.type}: {message.text}")
+            if message.type in ("error", "warning")
+            else None
+        ),
     )
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
     page.width_name = request.param
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "studio-demo")
-    page.click("main form button[type=submit]")
-    page.wait_for_url("**/")
+    log_in(page)
     yield page
     context.close()
 

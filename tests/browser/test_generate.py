@@ -7,20 +7,13 @@ import time
 
 import pytest
 
+from tests.browser.helpers import wait_until
+
 pytestmark = [pytest.mark.browser]
 
 TEMPLATE = "/t/thank-you-email-after-meeting/"
 STREAM_TEXT = "[data-stream-text]"
 ANSWER = ".markdown.answer"
-
-
-def wait_until(page, expression: str, timeout: float = 30) -> None:
-    """Poll a JS expression. (wait_for_function would need 'unsafe-eval', which our CSP forbids.)"""
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        time.sleep(0.05)
 
 
 def start_generation(page, **overrides: str) -> None:

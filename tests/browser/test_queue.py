@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_generate import ANSWER, STREAM_TEXT, TEMPLATE, wait_until
+from tests.browser.helpers import log_in, wait_until
+from tests.browser.test_generate import ANSWER, STREAM_TEXT, TEMPLATE
 from tests.support.studio_process import StudioProcess, manage, studio_environment
 
 pytestmark = [pytest.mark.browser]
@@ -37,12 +38,7 @@ def demo_page(browser, base_url: str):
     page = context.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", "demo")
-    page.fill("input[name=password]", "studio-demo")
-    page.click("form.stacked-form button[type=submit]")
-    page.wait_for_url("**/")
-    return page
+    return log_in(page)
 
 
 def test_a_generation_in_line_shows_its_place_then_streams(browser, one_at_a_time):
