@@ -12,8 +12,8 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from generation.models import Generation, UsageRecord
-from generation.reports.dashboards import usd
 from generation.sample_runs import SampleRun, sample_run_events, sample_run_prepare
+from studio.figures import usd
 from studio.sse import event_stream_response, last_event_id
 from templates_catalog.admin import LANGUAGES, TemplateAdmin, admin_language
 from templates_catalog.models import Template
@@ -114,6 +114,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
         "model",
         "input_tokens",
         "output_tokens",
+        "output_characters",
         "images",
         "estimated_cost_display",
     )
@@ -123,7 +124,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in UsageRecord._meta.fields]
 
-    @admin.display(description=_("estimated cost"), ordering="estimated_cost_micros")
+    @admin.display(description=_("estimated cost (USD)"), ordering="estimated_cost_micros")
     def estimated_cost_display(self, record: UsageRecord) -> str:
         return usd(record.estimated_cost_micros)
 

@@ -23,11 +23,12 @@ class GenerationQuerySet(models.QuerySet["Generation"]):
 
 class Generation(models.Model):
     class Status(models.TextChoices):
-        QUEUED = "queued", _("Queued")
-        RUNNING = "running", _("Running")
+        # The words people see: "Stop" stops a generation, which is then "Stopped".
+        QUEUED = "queued", _("Waiting")
+        RUNNING = "running", _("Generating")
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
+        CANCELLED = "cancelled", _("Stopped")
 
     class Delivery(models.TextChoices):
         """Whether the person received the whole answer (ChatStream's statuses)."""
@@ -238,6 +239,8 @@ class UsageRecord(models.Model):
     input_tokens = models.PositiveIntegerField(_("input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(_("output tokens"), default=0)
     images = models.PositiveSmallIntegerField(_("images"), default=0)
+    # The answer's length in characters: what people are shown instead of tokens.
+    output_characters = models.PositiveIntegerField(_("characters"), default=0)
     # What counts against the person's quotas: the reservation while the
     # generation is unfinished, what it used once it ended (at most what it
     # reserved), nothing if it failed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -96,6 +97,18 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def display_name(self) -> str:
+        """The plan as people are told it, in their language: the built-in plans
+        by their translated names ("Free" is "フリープラン"), any other as
+        "<name> plan" unless its name already says plan."""
+        known = {"free": gettext("Free plan")}
+        if (name := known.get(self.name.strip().lower())) is not None:
+            return name
+        if "plan" in self.name.lower() or "プラン" in self.name:
+            return self.name
+        return gettext("%(name)s plan") % {"name": self.name}
 
 
 class PlanMembership(models.Model):

@@ -311,6 +311,20 @@ if os.environ.get("STUDIO_PRICES_JSON"):
     import json
 
     STUDIO_PRICES = json.loads(os.environ["STUDIO_PRICES_JSON"])
+# The currency people see costs in (the price table stays in US dollars, and
+# staff pages show dollars), and how many of it a US dollar buys. Yen is the
+# default; any other currency needs its rate.
+STUDIO_CURRENCY = os.environ.get("STUDIO_CURRENCY", "JPY").strip().upper() or "JPY"
+_DEFAULT_RATES = {"JPY": 155.0, "USD": 1.0}
+if not os.environ.get("STUDIO_CURRENCY_PER_USD") and STUDIO_CURRENCY not in _DEFAULT_RATES:
+    raise ImproperlyConfigured(
+        f"STUDIO_CURRENCY is {STUDIO_CURRENCY}: set STUDIO_CURRENCY_PER_USD to its rate"
+    )
+STUDIO_CURRENCY_PER_USD = env_float(
+    "STUDIO_CURRENCY_PER_USD", _DEFAULT_RATES.get(STUDIO_CURRENCY, 1.0)
+)
+if STUDIO_CURRENCY_PER_USD <= 0:
+    raise ImproperlyConfigured("STUDIO_CURRENCY_PER_USD must be a positive number")
 
 # --- Images ----------------------------------------------------------------
 # Image model names are settings: models are retired (gpt-image-1 was in 2026).

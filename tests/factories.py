@@ -159,6 +159,8 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
     input_tokens = 50
     output_tokens = 100
     images = 0
+    # About two Japanese characters a token, unless a test says otherwise.
+    output_characters = factory.LazyAttribute(lambda record: record.output_tokens * 2)
     charged_output_tokens = factory.LazyAttribute(lambda record: record.output_tokens)
     charged_images = factory.LazyAttribute(lambda record: record.images)
 

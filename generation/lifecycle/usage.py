@@ -20,7 +20,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Least
+from django.db.models.functions import Least, Length
 
 from generation.models import Generation, UsageRecord
 
@@ -84,6 +84,9 @@ def usage_settle(*, generation_ids: Iterable[Any], cost_micros: int | None = Non
     failed = Exists(row.filter(status=Generation.Status.FAILED))
     fields: dict[str, Any] = {name: column(name) for name in _COPIED}
     fields["images"] = column("image_count")
+    fields["output_characters"] = Subquery(
+        row.annotate(characters=Length("output")).values("characters")[:1]
+    )
     for charged, used in (
         ("charged_output_tokens", "output_tokens"),
         ("charged_images", "image_count"),

@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy
 from generation.lifecycle.limits import Allowance
 from generation.models import UsageRecord
 from generation.reports.spreadsheets import UTF8_BOM, spreadsheet_safe
+from studio.figures import money, usd
 from templates_catalog.models import Template, translated_names
 
 USAGE_PERIODS = (7, 30, 90)
@@ -45,7 +46,7 @@ USAGE_SORT_LABELS = {
     "input_tokens": gettext_lazy("Input tokens"),
     "output_tokens": gettext_lazy("Output tokens"),
     "images": gettext_lazy("Images"),
-    "cost": gettext_lazy("Estimated cost"),
+    "cost": gettext_lazy("Estimated cost (USD)"),
 }
 DEFAULT_USAGE_SORT = "cost"
 # Staff may pick any period in these years; outside them dates stop meaning
@@ -54,17 +55,9 @@ FIRST_USAGE_DATE = datetime.date(2000, 1, 1)
 LAST_USAGE_DATE = datetime.date(2999, 12, 31)
 
 
-def usd(micros: int) -> str:
-    """Millionths of a dollar as dollars: cents once it is a dollar or more,
-    otherwise four decimals (one generation often costs a fraction of a cent)."""
-    dollars = Decimal(micros) / 1_000_000
-    if dollars >= 1:
-        return f"${dollars:,.2f}"
-    return f"${dollars:.4f}"
-
-
 class _Costed:
-    """An estimated cost held in millionths of a dollar."""
+    """An estimated cost held in millionths of a dollar: shown to people in the
+    site's currency (`cost_text`), to staff in dollars (`cost_usd`)."""
 
     cost_micros: int
 
@@ -74,6 +67,10 @@ class _Costed:
 
     @property
     def cost_text(self) -> str:
+        return money(self.cost_micros)
+
+    @property
+    def cost_usd(self) -> str:
         return usd(self.cost_micros)
 
 
@@ -84,6 +81,7 @@ class DayUsage(_Costed):
     day: datetime.date
     generations: int = 0
     output_tokens: int = 0
+    characters: int = 0
     images: int = 0
     cost_micros: int = 0
 
@@ -99,6 +97,7 @@ class UsageRow(_Costed):
     output_tokens: int
     images: int
     cost_micros: int
+    characters: int = 0
     detail: str = ""
 
 
@@ -144,6 +143,7 @@ def _totals() -> dict[str, Any]:
         "n_input_tokens": Sum("input_tokens"),
         "n_output_tokens": Sum("output_tokens"),
         "n_images": Sum("images"),
+        "n_characters": Sum("output_characters"),
         "n_cost": Sum("estimated_cost_micros"),
     }
 
@@ -162,6 +162,7 @@ def _row(values: dict[str, Any], *, key: str, name: str, detail: str = "") -> Us
         input_tokens=int(values["n_input_tokens"] or 0),
         output_tokens=int(values["n_output_tokens"] or 0),
         images=int(values["n_images"] or 0),
+        characters=int(values["n_characters"] or 0),
         cost_micros=int(values["n_cost"] or 0),
     )
 
@@ -197,6 +198,7 @@ def usage_by_day(user, *, days: int, today: datetime.date | None = None) -> list
                 day=date,
                 generations=row.generations if row else 0,
                 output_tokens=row.output_tokens if row else 0,
+                characters=row.characters if row else 0,
                 images=row.images if row else 0,
                 cost_micros=row.cost_micros if row else 0,
             )
@@ -279,21 +281,37 @@ def usage_total(rows: Sequence[UsageRow], *, name: str = "") -> UsageRow:
         input_tokens=sum(row.input_tokens for row in rows),
         output_tokens=sum(row.output_tokens for row in rows),
         images=sum(row.images for row in rows),
+        characters=sum(row.characters for row in rows),
         cost_micros=sum(row.cost_micros for row in rows),
     )
 
 
 @dataclass(frozen=True)
 class QuotaMeter:
-    """How much of one quota is used (`limit` None: no limit)."""
+    """How much of one quota is used (`limit` None: no limit). A text quota is
+    counted in tokens but told as about how many generations are left, at
+    `typical` tokens each (generation.lifecycle.limits); an image quota in images."""
 
     label: str
     used: int
     limit: int | None
+    typical: int = 0
+
+    @property
+    def is_text(self) -> bool:
+        return self.typical > 0
 
     @property
     def left(self) -> int | None:
         return None if self.limit is None else max(0, self.limit - self.used)
+
+    @property
+    def generations_left(self) -> int | None:
+        """About how many more text generations fit (at least one while any is left)."""
+        left = self.left
+        if left is None or not self.is_text:
+            return None
+        return max(1, left // self.typical) if left else 0
 
     @property
     def percent(self) -> int:
@@ -307,10 +325,16 @@ def quota_meters(allowance: Allowance) -> list[QuotaMeter]:
     plan = allowance.plan
     if plan is None:
         return []
+    typical = max(1, allowance.typical_output_tokens)
     return [
-        QuotaMeter(_("Output tokens today"), allowance.tokens_today, plan.daily_output_tokens),
         QuotaMeter(
-            _("Output tokens this month"), allowance.tokens_this_month, plan.monthly_output_tokens
+            _("Text generation today"), allowance.tokens_today, plan.daily_output_tokens, typical
+        ),
+        QuotaMeter(
+            _("Text generation this month"),
+            allowance.tokens_this_month,
+            plan.monthly_output_tokens,
+            typical,
         ),
         QuotaMeter(_("Images today"), allowance.images_today, plan.daily_images),
         QuotaMeter(_("Images this month"), allowance.images_this_month, plan.monthly_images),

@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from generation.database import reader_db
 from generation.models import Generation
 from generation.reports.spreadsheets import UTF8_BOM, spreadsheet_safe
+from studio.figures import characters, duration
 from templates_catalog.forms import labelled_values
 from templates_catalog.models import Template
 
@@ -37,6 +38,7 @@ EXPORT_COLUMNS = (
     "status",
     "inputs",
     "output",
+    "output_characters",
     "input_tokens",
     "output_tokens",
     "image_count",
@@ -53,6 +55,7 @@ def export_record(generation: Generation) -> dict[str, Any]:
         "status": generation.status,
         "inputs": generation.inputs,
         "output": generation.output,
+        "output_characters": len(generation.output),
         "input_tokens": generation.input_tokens,
         "output_tokens": generation.output_tokens,
         "image_count": generation.image_count,
@@ -93,16 +96,20 @@ def _markdown_section(generation: Generation, language: str) -> str:
         inputs = [(name, str(value)) for name, value in values.items()]
     created = timezone.localtime(generation.created_at).strftime("%Y-%m-%d %H:%M")
     if generation.kind == Template.Kind.IMAGE:
-        usage = (_("Images"), str(generation.image_count))
+        length = (_("Images"), str(generation.image_count))
     else:
-        tokens = {"input": generation.input_tokens, "output": generation.output_tokens}
-        usage = (_("Tokens"), _("%(input)s in / %(output)s out") % tokens)
-    facts = [(_("ID"), f"`{generation.pk}`"), (_("Status"), generation.get_status_display()), usage]
+        length = (_("Characters"), characters(len(generation.output)))
+    facts = [
+        (_("ID"), f"`{generation.pk}`"),
+        (_("Status"), generation.get_status_display()),
+        length,
+        (_("Time taken"), duration(generation.duration)),
+    ]
     lines = [f"## {generation.template_title} ({created})", ""]
     lines += [f"- {label}: {value}" for label, value in facts]
     lines += ["", "### " + _("Inputs"), ""]
     lines += [f"- **{label}**: {_indented(value) or '—'}" for label, value in inputs] or ["—"]
-    lines += ["", "### " + _("Output"), "", generation.output.strip() or "—", "", "---", ""]
+    lines += ["", "### " + _("Answer"), "", generation.output.strip() or "—", "", "---", ""]
     return "\n".join(lines)
 
 

@@ -16,11 +16,6 @@ def markdown_filter(text: str) -> SafeString:
 
 
 @register.filter
-def seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} s"
-
-
-@register.filter
 def progress_text(state: dict | None) -> str:
     """What an image generation's latest `queued`/`progress` event means, in words."""
     state = state or {}

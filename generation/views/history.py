@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import F, Prefetch
+from django.db.models.functions import Length
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -36,7 +37,11 @@ def history(request: HttpRequest) -> HttpResponse:
         history_generations(user=request.user, filters=filters.applied)
         .select_related("template_version")
         .defer("system_prompt", "prompt", "output", "progress", "template_version__snapshot")
-        .annotate(template_slug=F("template__slug"), template_status=F("template__status"))
+        .annotate(
+            template_slug=F("template__slug"),
+            template_status=F("template__status"),
+            output_characters=Length("output"),
+        )
         .prefetch_related(Prefetch("images", GeneratedImage.objects.filter(index=0)))
     )
     page = Paginator(generations, HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))

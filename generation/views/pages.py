@@ -118,7 +118,9 @@ def generation_rerun(request: HttpRequest, pk) -> HttpResponse:
 @login_required
 def generation_detail(request: HttpRequest, pk) -> HttpResponse:
     generation = get_object_or_404(
-        Generation.objects.for_user(request.user).select_related("template", "template_version"),
+        Generation.objects.for_user(request.user).select_related(
+            "template", "template_version", "usage"
+        ),
         pk=pk,
     )
     fields = list(generation.template.fields.all()) if generation.template else []

@@ -31,8 +31,8 @@ from generation.reports.dashboards import (
     usage_period_days,
     usage_sort,
     usage_total,
-    usd,
 )
+from studio.figures import characters, currency_name, money
 
 # The per-template chart shows the templates used most; the table lists them all.
 USAGE_CHART_ROWS = 12
@@ -48,14 +48,21 @@ def _daily_charts(daily: list[DayUsage]) -> list[tuple[str, SafeString]]:
         return [(date_format(day.day, "n/j"), getattr(day, measure)) for day in daily]
 
     return [
-        (_("Output tokens"), bar_chart(series("output_tokens"), title=_("Output tokens per day"))),
+        (
+            _("Characters"),
+            bar_chart(
+                series("characters"),
+                title=_("Characters per day"),
+                format_value=lambda count: characters(int(count)),
+            ),
+        ),
         (_("Images"), bar_chart(series("images"), title=_("Images per day"))),
         (
             _("Estimated cost"),
             bar_chart(
                 series("cost_micros"),
-                title=_("Estimated cost per day (US dollars)"),
-                format_value=lambda micros: usd(int(micros)),
+                title=_("Estimated cost per day (%(currency)s)") % {"currency": currency_name()},
+                format_value=lambda micros: money(int(micros)),
             ),
         ),
     ]

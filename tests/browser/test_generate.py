@@ -48,7 +48,7 @@ def test_the_answer_grows_on_the_page_and_lands_in_history(logged_in):
     page.click("table.history tbody tr:first-child a")
     page.wait_for_selector(ANSWER)
     assert "Kaito Trading" in page.text_content(ANSWER)
-    assert "First token" in page.text_content(".timings")
+    assert "Time taken" in page.text_content(".timings")
 
 
 def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
@@ -74,9 +74,9 @@ def test_stop_ends_the_answer_and_keeps_what_was_written(logged_in):
     assert page.locator("button.stop").count() == 0
     time.sleep(1)  # nothing more arrives
     assert page.text_content(ANSWER) == kept
-    assert page.text_content(".badge.status").strip() == "Cancelled"
+    assert page.text_content(".badge.status").strip() == "Stopped"  # as the button said
     page.goto("/generations/")
-    assert "Cancelled" in page.text_content("main")
+    assert "Stopped" in page.text_content("main")
     assert page.errors == []
 
 

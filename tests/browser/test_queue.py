@@ -45,8 +45,9 @@ def test_a_generation_in_line_shows_its_place_then_streams(browser, one_at_a_tim
     first, second = demo_page(browser, one_at_a_time), demo_page(browser, one_at_a_time)
     first.goto(TEMPLATE + "?sample=1")
     allowance = first.text_content("[data-allowance]")
-    assert "Your plan: Free." in allowance
-    assert "output tokens left for now." in allowance
+    assert "Free plan:" in allowance
+    assert "more generations today." in allowance
+    assert "token" not in allowance
     first.click("form.generate-form button[type=submit]")
     wait_until(first, f"document.querySelector('{STREAM_TEXT}')?.textContent.length > 0")
 

@@ -106,7 +106,7 @@ def test_a_waiting_image_generation_shows_its_place_and_a_progress_bar(user_clie
     assert "Waiting in line: number 1" in page
     assert '<progress max="100" value="0"' in page
     assert 'sse-swap="queued,progress"' in page
-    assert "Drawing…" in page
+    assert "Generating…" in page
 
 
 def test_the_finished_page_shows_the_gallery_with_downloads(user_client, finished):

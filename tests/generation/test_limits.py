@@ -151,7 +151,7 @@ def test_the_last_tokens_are_reserved_and_then_the_quota_refuses(user):
     create(user)
     third = create(user)
     assert UsageRecord.objects.get(generation=third).charged_output_tokens == 10
-    with pytest.raises(LimitExceeded, match="used all the output tokens") as refused:
+    with pytest.raises(LimitExceeded, match="reached today's limit of your plan") as refused:
         create(user)
     assert refused.value.retry_after > 0
     assert Generation.objects.count() == 3
@@ -203,11 +203,44 @@ def test_images_are_counted_against_the_image_quota(user):
     plan(daily_images=3)
     template = image_template()
     create(user, template, subject="a mug", count="2")
-    with pytest.raises(LimitExceeded, match="1 more image for now, and this asks for 2"):
+    with pytest.raises(LimitExceeded, match="1 more image today, and this asks for 2"):
         create(user, template, subject="a mug", count="2")
     create(user, template, subject="a mug", count="1")
     with pytest.raises(LimitExceeded, match="all the images"):
         create(user, template, subject="a mug")
+
+
+@pytest.mark.django_db
+def test_generations_left_are_reckoned_at_the_persons_typical_answer(user):
+    plan(daily_output_tokens=1000)
+    # Before three answers: at what one reserves (40), so the figure starts low.
+    assert allowance_of(user).text_generations_left == 25
+    for _ in range(3):
+        finish(create(user), output_tokens=10)
+    allowance = allowance_of(user)
+    assert (allowance.typical_output_tokens, allowance.tokens_left) == (10, 970)
+    assert allowance.text_generations_left == 97
+    assert allowance.tokens_period == "day"
+
+
+@pytest.mark.django_db
+def test_a_few_tokens_left_still_make_one_generation_and_none_make_none(user):
+    plan(daily_output_tokens=50)
+    finish(create(user), output_tokens=40)
+    assert allowance_of(user).text_generations_left == 1  # its answer capped at the 10 left
+    finish(create(user), output_tokens=10)
+    assert allowance_of(user).text_generations_left == 0
+
+
+@pytest.mark.django_db
+def test_the_monthly_limit_is_told_as_the_months_and_renews_on_the_first(user):
+    plan(daily_output_tokens=1000, monthly_output_tokens=40)
+    finish(create(user), output_tokens=40)
+    assert allowance_of(user).tokens_period == "month"
+    with pytest.raises(LimitExceeded, match="this month's limit") as refused:
+        create(user)
+    midnight = timezone.localtime().replace(hour=0, minute=0, second=0) + timedelta(days=1)
+    assert refused.value.retry_after >= int((midnight - timezone.now()).total_seconds())
 
 
 # --- What people see --------------------------------------------------------------
@@ -236,7 +269,7 @@ def test_the_page_shows_what_is_left_and_a_refusal_as_a_message(user_client, use
     plan(daily_output_tokens=100, max_concurrent=1)
     template = template_with_fields()
     page = user_client.get(template.get_absolute_url()).content.decode()
-    assert "100 output tokens left for now." in page
+    assert "About 2 more generations today." in page  # 100 tokens, 40 a generation
     assert "Up to 1 generation at once." in page
     create(user, template)
     response = user_client.post(
@@ -245,7 +278,7 @@ def test_the_page_shows_what_is_left_and_a_refusal_as_a_message(user_client, use
     assert response.status_code == 200
     page = response.content.decode()
     assert "as many as your plan allows at once" in page
-    assert "60 output tokens left for now." in page
+    assert "About 1 more generation today." in page  # 60 tokens left
     assert Generation.objects.count() == 1
 
 

@@ -147,7 +147,8 @@ def test_usage_by_template_totals_and_keeps_deleted_templates(user):
     assert set(rows) == {"Thank-you email", "Product photo", "Old template"}
     assert (rows["Thank-you email"].generations, rows["Thank-you email"].output_tokens) == (3, 600)
     assert rows["Thank-you email"].cost_micros == 6_000
-    assert (rows["Product photo"].images, rows["Product photo"].cost_text) == (4, "$0.1600")
+    assert (rows["Product photo"].images, rows["Product photo"].cost_usd) == (4, "$0.1600")
+    assert rows["Product photo"].cost_text == "about ¥25"  # people see yen, at 155 a dollar
     assert rows["Old template"].key == ""
     assert rows["Thank-you email"].key == email.slug
     assert len(usage_by_template(user, days=90)) == 3
@@ -213,6 +214,7 @@ def test_usage_page_without_plans_says_there_are_no_limits(user_client):
 
 def test_usage_page_shows_what_is_left_of_the_plan(user_client, user, settings):
     settings.STUDIO_ENFORCE_PLANS = True
+    settings.STUDIO_QUOTA_TOKEN_RESERVATION = 100
     default_plan(
         name="Starter",
         max_concurrent=3,
@@ -223,7 +225,7 @@ def test_usage_page_shows_what_is_left_of_the_plan(user_client, user, settings):
         monthly_images=None,
     )
     used(user, output_tokens=400, charged_output_tokens=400)
-    used(user, output_tokens=0, images=2, charged_images=2, charged_output_tokens=0)
+    used(user, kind="image", output_tokens=0, images=2, charged_images=2, charged_output_tokens=0)
     # Earlier this month (or yesterday): counts for the month, not for today.
     start_of_day = tokyo(today(), 0, 0)
     used(
@@ -236,15 +238,16 @@ def test_usage_page_shows_what_is_left_of_the_plan(user_client, user, settings):
     response = user_client.get(USAGE)
 
     body = response.content.decode()
-    assert "Your plan: Starter." in body
+    assert "You are on the Starter plan." in body
     assert '<progress max="1000" value="400"' in body
-    assert "400 of 1,000 used, 600 left." in body
-    assert "2 of 5 used, 3 left." in body
+    # Fewer than three answers this month: reckoned at the 100 tokens one reserves.
+    assert "40% used: about 6 more generations." in body
+    assert "2 of 5 images used: 3 more." in body
     assert "Up to 3 generations at once." in body
     assert "Up to 10 generations a minute." in body
-    assert "used. No limit." in body  # images a month
+    assert "images made. No limit." in body  # images a month
     meters = {meter.label: meter for meter in response.context["meters"]}
-    month = meters["Output tokens this month"]
+    month = meters["Text generation this month"]
     assert month.limit == 20000
     assert month.used in (400, 500)  # yesterday may have been last month
     assert meters["Images this month"].limit is None
@@ -291,7 +294,7 @@ def test_template_page_links_to_usage_next_to_the_allowance(user_client, setting
     allowance = body[
         body.index("data-allowance") : body.index("</p>", body.index("data-allowance"))
     ]
-    assert f'<a href="{USAGE}">Your usage</a>' in allowance
+    assert f'<a href="{USAGE}">Usage</a>' in allowance
 
 
 def test_navigation_links_to_usage_and_staff_to_everyones(client):

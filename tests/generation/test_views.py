@@ -121,8 +121,11 @@ def test_history_detail_shows_inputs_prompt_output_timings_and_tokens(user_clien
     assert "Recipient" in page  # inputs by label
     assert "Write a thank-you email to Ms Sato." in page  # the prompt
     assert "<h2>Thank-you email</h2>" in page  # the answer, rendered as Markdown
-    assert f"{generation.input_tokens} in / {generation.output_tokens} out" in page
-    assert f"({generation.time_to_first_token:.1f} s)" in page  # time to first token
+    assert f"{len(generation.output):,} characters" in page
+    # Tokens and the time to the first one, in the folded technical details.
+    technical = page[page.index("data-technical") :]
+    assert f"{generation.input_tokens} in / {generation.output_tokens} out" in technical
+    assert "Time to first token" in technical
 
 
 def test_another_persons_generation_is_not_found(user_client):
