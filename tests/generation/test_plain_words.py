@@ -334,7 +334,8 @@ def test_the_menu_and_the_page_titles_use_the_same_words(user_client):
     for url, word in ((USAGE, "ご利用状況"), (reverse("generation:history"), "履歴")):
         page = japanese(user_client, url)
         menu = re.search(rf'<a class="nav-link" href="{url}" aria-current="page">(.*?)</a>', page)
-        assert menu and menu.group(1).endswith(word)  # the menu (after its icon)
+        assert menu
+        assert menu.group(1).endswith(word)
         assert f"<h1>{word}</h1>" in page
         assert f"<title>{word} · " in page
 
