@@ -5,12 +5,13 @@ no request."""
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
+import budoux
 from django import template
 from django.conf import settings
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 register = template.Library()
@@ -71,3 +72,20 @@ def nav_section(context) -> str:
     if match.namespace == "catalog":
         return "catalog"
     return _SECTIONS.get(match.view_name, "")
+
+
+_phrase_parser = cache(budoux.load_default_japanese_parser)
+
+
+@register.filter
+def phrases(text) -> SafeString:
+    """Japanese text with a line-break chance (<wbr>) between its phrases
+    only (BudouX), for headings and titles styled `.phrased` (keep-all): a
+    line never ends inside a word like テン/プレート or いく/つか."""
+    return _phrased(str(text or ""))
+
+
+@lru_cache(maxsize=8192)
+def _phrased(text: str) -> SafeString:
+    chunks = _phrase_parser().parse(text) if text else []
+    return mark_safe("<wbr>".join(escape(chunk) for chunk in chunks))
