@@ -60,6 +60,22 @@ def visitor(request, browser, studio_server):
     context.close()
 
 
+# Buttons, fields, menu items and stand-alone links (not links inside a
+# sentence) that are visible and under 44 px high.
+TOO_SMALL_TO_TAP = """
+[...document.querySelectorAll(
+  "main button, main .button, main select, main input:not([type=checkbox]):not([type=radio]):not([type=hidden]),"
+  + " main textarea, main summary, .site-header a, .site-header summary, main a:not(p a):not(li a):not(td a):not(dd a):not(.card-link),"
+  + " .facet-list a, .chip, .sorts a, .pagination a"
+)].filter((e) => {
+  if (e.closest(".visually-hidden")) return false;
+  const box = e.getBoundingClientRect();
+  return box.width > 0 && box.height > 0 && box.height < 43.5 && getComputedStyle(e).visibility !== "hidden";
+}).slice(0, 8).map((e) => e.tagName + "." + e.className + " " + (e.textContent || e.name || "").trim().slice(0, 20)
+  + " " + Math.round(e.getBoundingClientRect().height) + "px")
+"""
+
+
 def check(page, name: str) -> None:
     """The page as it is now: screenshot, width, console, CSP and axe."""
     folder = SHOTS / page.width_name
@@ -71,6 +87,9 @@ def check(page, name: str) -> None:
     violations = page.evaluate("window.__csp || []")
     assert violations == [], f"{name}: CSP violations {violations}"
     assert page.problems == [], f"{name}: {page.problems}"
+    if page.width_name == "phone":
+        small = page.evaluate(TOO_SMALL_TO_TAP)
+        assert small == [], f"{name}: targets under 44 px high on a phone: {small}"
     page.evaluate(AXE)
     found = page.evaluate(
         """async () => {
