@@ -2,7 +2,8 @@
 nothing wider than the screen, no console error or CSP violation, no serious
 or critical accessibility problem that axe-core (vendored from npm) finds.
 
-Each page's screenshot is written to var/screenshots/<width>/ for a reviewer
+Each page's screenshot is written to var/screenshots/<look>/ (laptop, phone,
+laptop-dark, phone-dark) for a reviewer
 to look at (STUDIO_SCREENSHOTS moves them)."""
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ pytestmark = [pytest.mark.browser]
 ROOT = Path(__file__).resolve().parents[2]
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
 SHOTS = Path(os.environ.get("STUDIO_SCREENSHOTS", ROOT / "var" / "screenshots"))
-WIDTHS = {"laptop": (1366, 900), "phone": (390, 844)}
+# Each look: its viewport, and its colour scheme (the screenshots' folder name).
+LOOKS = {
+    "laptop": ((1366, 900), "light"),
+    "phone": ((390, 844), "light"),
+    "laptop-dark": ((1366, 900), "dark"),
+    "phone-dark": ((390, 844), "dark"),
+}
 TEXT_TEMPLATE = "/t/thank-you-email-after-meeting/"
 IMAGE_TEMPLATE = "/t/ec-white-background-product-photo/"
 
@@ -32,15 +39,15 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-@pytest.fixture(params=list(WIDTHS), ids=list(WIDTHS))
-def visitor(request, browser, studio_server):
-    """A Japanese visitor logged in as the demo user, at one width."""
-    width, height = WIDTHS[request.param]
+def open_visitor(browser, base_url: str, look: str):
+    """A Japanese visitor logged in as the demo user, in one look."""
+    (width, height), scheme = LOOKS[look]
     context = browser.new_context(
-        base_url=studio_server,
+        base_url=base_url,
         locale="ja-JP",
         viewport={"width": width, "height": height},
-        has_touch=request.param == "phone",
+        has_touch=width < 500,
+        color_scheme=scheme,
     )
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
@@ -54,10 +61,23 @@ def visitor(request, browser, studio_server):
         ),
     )
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
-    page.width_name = request.param
-    log_in(page)
+    page.width_name = look
+    page.narrow = width < 500
+    return log_in(page)
+
+
+@pytest.fixture(params=["laptop", "phone"])
+def visitor(request, browser, studio_server):
+    page = open_visitor(browser, studio_server, request.param)
     yield page
-    context.close()
+    page.context.close()
+
+
+@pytest.fixture(params=["laptop-dark", "phone-dark"])
+def dark_visitor(request, browser, studio_server):
+    page = open_visitor(browser, studio_server, request.param)
+    yield page
+    page.context.close()
 
 
 # Buttons, fields, menu items and stand-alone links (not links inside a
@@ -87,7 +107,7 @@ def check(page, name: str) -> None:
     violations = page.evaluate("window.__csp || []")
     assert violations == [], f"{name}: CSP violations {violations}"
     assert page.problems == [], f"{name}: {page.problems}"
-    if page.width_name == "phone":
+    if page.narrow:
         small = page.evaluate(TOO_SMALL_TO_TAP)
         assert small == [], f"{name}: targets under 44 px high on a phone: {small}"
     page.evaluate(AXE)
@@ -143,3 +163,20 @@ def test_an_image_answer_and_its_gallery(visitor):
     page.click("form.generate-form button[type=submit]")
     page.wait_for_selector(".gallery-item img", timeout=60_000)
     check(page, "image-gallery")
+
+
+def test_dark_mode_reads_as_well(dark_visitor):
+    """The same checks in the dark colour scheme (contrast above all)."""
+    page = dark_visitor
+    page.goto(TEXT_TEMPLATE + "?sample=1")
+    check(page, "template-sample")
+    page.click("form.generate-form button[type=submit]")
+    page.wait_for_selector(".markdown.answer", timeout=60_000)
+    check(page, "answer-finished")
+    for name, path in [
+        ("home", "/"),
+        ("catalogue", "/templates/"),
+        ("usage", "/generations/usage/"),
+    ]:
+        page.goto(path)
+        check(page, name)
