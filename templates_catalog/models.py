@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -152,6 +154,7 @@ class TemplateField(models.Model):
         SHORT_TEXT = "short_text", _("Short text")
         LONG_TEXT = "long_text", _("Long text")
         NUMBER = "number", _("Number")
+        INTEGER = "integer", _("Whole number")
         SELECT = "select", _("Select")
         MULTI_SELECT = "multi_select", _("Multi-select")
         RADIO = "radio", _("Radio buttons")
@@ -236,6 +239,13 @@ class TemplateField(models.Model):
             and self.min_value > self.max_value
         ):
             errors["max_value"] = [_("The maximum value is below the minimum value.")]
+        if self.type == self.Type.INTEGER:
+            for name in ("min_value", "max_value"):
+                limit = getattr(self, name)
+                if isinstance(limit, Decimal) and limit != limit.to_integral_value():
+                    errors.setdefault(name, []).append(
+                        _("A whole-number field's limits must be whole numbers.")
+                    )
         if errors:
             raise ValidationError(errors)
 

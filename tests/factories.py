@@ -118,7 +118,7 @@ def image_template(**kwargs) -> Template:
         template=template,
         name="count",
         label_en="Number of images",
-        type=TemplateField.Type.NUMBER,
+        type=TemplateField.Type.INTEGER,
         min_value=1,
         max_value=4,
         default="1",
