@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -78,7 +79,10 @@ class Template(models.Model):
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     tags = models.CharField(
-        _("tags"), max_length=300, blank=True, help_text=_("Comma-separated search words.")
+        _("tags"),
+        max_length=300,
+        blank=True,
+        help_text=_("Comma-separated search words, in this language."),
     )
     system_prompt = models.TextField(_("system prompt"), blank=True)
     prompt_body = models.TextField(
@@ -133,7 +137,12 @@ class Template(models.Model):
 
     @property
     def tag_list(self) -> list[str]:
-        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+        """The tags in the active language (Japanese where a language has none)."""
+        return split_tags(self.tags or "")
+
+    def tags_in(self, language: str) -> list[str]:
+        """The tags in `language` only, without falling back to another."""
+        return split_tags(getattr(self, f"tags_{language}") or "")
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -313,6 +322,13 @@ class FavouriteTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ★ {self.template}"
+
+
+def split_tags(tags: str) -> list[str]:
+    """Comma-separated tags as a list, without blanks or repeats; 「、」 and 「，」
+    separate too (staff typing Japanese in admin)."""
+    words = (tag.strip() for tag in re.split(r"[,、，]", tags))
+    return list(dict.fromkeys(tag for tag in words if tag))
 
 
 def translated_names(field: str) -> list[str]:

@@ -164,7 +164,7 @@ def test_templates_labels_follow_the_requested_language(api):
 
 def test_templates_filters_by_category_query_and_kind(api):
     email = CategoryFactory(slug="email")
-    TemplateFactory(slug="thanks", category=email, tags="gratitude")
+    TemplateFactory(slug="thanks", category=email, tags_en="gratitude", tags_ja="感謝")
     TemplateFactory(slug="apology", category=email, title_en="Apology email")
     TemplateFactory(slug="photo", kind="image", title_en="Product photo")
 
