@@ -27,7 +27,7 @@ browser:
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py load_demo
-	DJANGO_DEBUG=true bash scripts/serve.sh $(HOST) $(PORT)
+	STUDIO_DEMO=true bash scripts/serve.sh $(HOST) $(PORT)
 
 test: install browser
 	@bash scripts/test.sh $(ARGS)

@@ -8,6 +8,10 @@ port=${2:-8000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 mkdir -p var
+# The demo's settings (studio/settings.py): plain HTTP, static files from the
+# source folders, the demo login on the login page, and DEBUG off, so that
+# people meet the studio's own pages (a mistyped address included).
+export STUDIO_DEMO=${STUDIO_DEMO:-true}
 .venv/bin/celery -A studio.celery:app worker --loglevel WARNING --concurrency 2 \
   --hostname "demo-worker@%h" >var/worker.log 2>&1 &
 worker=$!

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from psycopg_pool import PoolTimeout
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from studio.errors import unsafe_text_page
 from studio.text import has_unsafe_characters
 
 RETRY_AFTER_SECONDS = 5
@@ -103,7 +104,7 @@ def _unsafe_text_refusal(request: HttpRequest) -> HttpResponse | None:
     if request.path_info.startswith("/api/"):
         message = "The address or a header of this request contains a control character."
         return JsonResponse({"error": message}, status=400)
-    return HttpResponse(render_to_string("400.html"), status=400)
+    return unsafe_text_page(request)
 
 
 def _request_has_unsafe_text(request: HttpRequest) -> bool:

@@ -46,6 +46,11 @@ DATA_DIR = Path(os.environ.get("STUDIO_DATA_DIR", BASE_DIR / "var"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
+# The demo (`make demo`): one machine, plain HTTP on loopback, static files
+# straight from the source folders, and the demo login shown on the login
+# page. DEBUG stays off, so that the demo shows the studio's own pages
+# (errors included), not Django's technical ones. Never on a public site.
+STUDIO_DEMO = env_bool("STUDIO_DEMO", default=False)
 
 
 def _secret_key() -> str:
@@ -186,16 +191,16 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if DEBUG or STUDIO_DEMO
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = DEBUG or STUDIO_DEMO
 
-# Security. Production (DEBUG off) is HTTPS-only by default; behind a proxy
+# Security. Production (DEBUG and the demo off) is HTTPS-only by default; behind a proxy
 # that terminates TLS set DJANGO_SECURE_PROXY_SSL_HEADER=true.
-SECURE = not DEBUG
+SECURE = not (DEBUG or STUDIO_DEMO)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=SECURE)
@@ -205,6 +210,9 @@ SECURE_HSTS_PRELOAD = SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A form sent without its token (an old tab, cookies blocked) gets the site's
+# own page, in the person's language, not Django's.
+CSRF_FAILURE_VIEW = "studio.errors.csrf_failure"
 if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 

@@ -1,5 +1,5 @@
-"""Site-wide pages: signing up (logging in and out is django.contrib.auth's) and
-the person's API tokens."""
+"""Site-wide pages: logging in (django.contrib.auth's, with the demo's login
+in demo mode), signing up and the person's API tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,9 +15,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from studio.demo import demo_login
 from studio.forms import ApiTokenForm
 from studio.models import ApiToken
 from studio.services import api_token_create, api_token_revoke
+
+
+class StudioLoginView(LoginView):
+    """django.contrib.auth's login; in demo mode the page also says the demo's login."""
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(**kwargs) | {"demo_login": demo_login()}
 
 
 @require_http_methods(["GET", "POST"])

@@ -130,7 +130,15 @@ class TemplateAdmin(TranslationAdmin):
     list_filter = ("status", "kind", "tier", "category")
     list_editable = ("status", "order")
     list_select_related = ("category",)
-    search_fields = ("slug", "title_ja", "title_en", "description_ja", "description_en", "tags")
+    search_fields = (
+        "slug",
+        "title_ja",
+        "title_en",
+        "description_ja",
+        "description_en",
+        "tags_ja",
+        "tags_en",
+    )
     prepopulated_fields = {"slug": ("title_en",)}
     readonly_fields = ("preview_link", "test_run_link", "version_history")
     actions = (

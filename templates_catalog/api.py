@@ -37,7 +37,7 @@ def field_payload(field: TemplateField) -> dict[str, Any]:
         if field.min_length:
             payload["min_length"] = field.min_length
         payload["max_length"] = field.max_length or DEFAULT_MAX_LENGTH[field.type]
-    if field.type == Type.NUMBER:
+    if field.type in (Type.NUMBER, Type.INTEGER):
         if field.min_value is not None:
             payload["min"] = _number(field.min_value)
         if field.max_value is not None:

@@ -12,7 +12,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, Value, When
 from django.http import QueryDict
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
@@ -136,6 +136,7 @@ def catalogue_page(
         only=favourite_ids if params.favourites else None,
         sort=sort,
         uses=template_uses() if sort == "popular" else None,
+        language=translation.get_language(),
     )
     page = Paginator(listing.pks, PAGE_SIZE).get_page(params.page)
     pks = list(page.object_list)

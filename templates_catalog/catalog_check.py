@@ -78,9 +78,10 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
         for attribute in ("title", "description", "prompt_body"):
             if not (getattr(template, f"{attribute}_{language}") or "").strip():
                 report(f"{attribute} has no {language} translation")
-        systems = [getattr(template, f"system_prompt_{code}") or "" for code in LANGUAGES]
-        if any(s.strip() for s in systems) and not systems[LANGUAGES.index(language)].strip():
-            report(f"system_prompt has no {language} translation")
+        for attribute in ("system_prompt", "tags"):
+            texts = [getattr(template, f"{attribute}_{code}") or "" for code in LANGUAGES]
+            if any(t.strip() for t in texts) and not texts[LANGUAGES.index(language)].strip():
+                report(f"{attribute} has no {language} translation")
         for field in fields:
             if not (getattr(field, f"label_{language}") or "").strip():
                 report(f"field “{field.name}” has no {language} label")

@@ -69,7 +69,7 @@ def template_document(template: Template, fields: Iterable[TemplateField]) -> di
         "tier": template.tier,
         "status": template.status,
         "order": template.order,
-        "tags": template.tag_list,
+        **{f"tags_{lang}": template.tags_in(lang) for lang in LANGS},
     }
     sources = {
         "title": "title",

@@ -27,7 +27,7 @@ from django.db import transaction
 
 from studio.text import find_unsafe_text
 from templates_catalog.choices import format_choices
-from templates_catalog.models import Category, Template, TemplateField
+from templates_catalog.models import Category, Template, TemplateField, split_tags
 from templates_catalog.prompting import PromptSyntaxError, unknown_names
 from templates_catalog.services import template_prompt_budget_problems
 from templates_catalog.versions import template_version_current
@@ -41,7 +41,8 @@ TEMPLATE_KEYS = {
     "tier",
     "order",
     "status",
-    "tags",
+    "tags_ja",
+    "tags_en",
     "title_ja",
     "title_en",
     "description_ja",
@@ -217,6 +218,11 @@ def _import_template(
 ) -> None:
     if isinstance(raw, dict) and raw.get("slug"):
         where = f"{where} ({raw['slug']})"
+    if isinstance(raw, dict) and "tags" in raw:
+        raise CatalogError(
+            f"{where}: tags are given per language: use tags_ja and tags_en "
+            "(scripts/split_catalog_tags.py splits a file's tags)"
+        )
     raw = _check_keys(where, raw, TEMPLATE_KEYS)
     digest = _source_digest(category, raw)
     if digests.get(raw.get("slug")) == digest:
@@ -230,8 +236,12 @@ def _import_template(
     template.status = raw.get("status", Template.Status.PUBLISHED)
     template.tier = raw.get("tier", Template.Tier.STANDARD)
     template.order = raw.get("order", 0)
-    tags = raw.get("tags") or []
-    template.tags = tags if isinstance(tags, str) else ", ".join(str(tag) for tag in tags)
+    for lang in LANGS:
+        tags = raw.get(f"tags_{lang}") or []
+        if not isinstance(tags, str | list):
+            raise CatalogError(f"{where}.tags_{lang}: expected a list")
+        words = split_tags(tags) if isinstance(tags, str) else [str(tag) for tag in tags]
+        setattr(template, f"tags_{lang}", ", ".join(words))
     samples = _jsonable(
         _check_keys(f"{where}.sample_inputs", raw.get("sample_inputs") or {}, set(LANGS))
     )

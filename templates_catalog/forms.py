@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from studio.text import strip_controls_but_nul
 from templates_catalog.models import Template, TemplateField
+from templates_catalog.numbers import LARGEST_WHOLE_NUMBER, DecimalNumberField, WholeNumberField
 
 Type = TemplateField.Type
 DEFAULT_MAX_LENGTH = {Type.SHORT_TEXT: 200, Type.LONG_TEXT: 4000}
@@ -52,13 +53,18 @@ def _form_field(field: TemplateField) -> forms.Field:
     match field.type:
         case Type.SHORT_TEXT | Type.LONG_TEXT:
             return _text_field(field, common)
+        case Type.INTEGER:
+            return WholeNumberField(
+                minimum=field.min_value,
+                maximum=field.max_value,
+                widget=forms.NumberInput(attrs=placeholder),
+                **common,
+            )
         case Type.NUMBER:
-            return forms.DecimalField(
-                min_value=field.min_value,
-                max_value=field.max_value,
-                max_digits=18,
-                decimal_places=4,
-                widget=forms.NumberInput(attrs={"step": "any", **placeholder}),
+            return DecimalNumberField(
+                minimum=field.min_value,
+                maximum=field.max_value,
+                widget=forms.NumberInput(attrs=placeholder),
                 **common,
             )
         case Type.SELECT:
@@ -143,8 +149,8 @@ def longest_inputs(fields: list[TemplateField]) -> dict[str, Any]:
         match field.type:
             case Type.SHORT_TEXT | Type.LONG_TEXT:
                 inputs[field.name] = "あ" * (field.max_length or DEFAULT_MAX_LENGTH[field.type])
-            case Type.NUMBER:
-                largest = field.max_value if field.max_value is not None else Decimal(10**14)
+            case Type.NUMBER | Type.INTEGER:
+                largest = field.max_value if field.max_value is not None else LARGEST_WHOLE_NUMBER
                 inputs[field.name] = int(largest)
             case Type.MULTI_SELECT:
                 inputs[field.name] = [value for value, _label in field.choice_pairs()]

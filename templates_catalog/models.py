@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
@@ -82,7 +85,10 @@ class Template(models.Model):
     title = models.CharField(_("title"), max_length=200)
     description = models.TextField(_("description"), blank=True)
     tags = models.CharField(
-        _("tags"), max_length=300, blank=True, help_text=_("Comma-separated search words.")
+        _("tags"),
+        max_length=300,
+        blank=True,
+        help_text=_("Comma-separated search words, in this language."),
     )
     system_prompt = models.TextField(_("system prompt"), blank=True)
     prompt_body = models.TextField(
@@ -137,7 +143,12 @@ class Template(models.Model):
 
     @property
     def tag_list(self) -> list[str]:
-        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+        """The tags in the active language (Japanese where a language has none)."""
+        return split_tags(self.tags or "")
+
+    def tags_in(self, language: str) -> list[str]:
+        """The tags in `language` only, without falling back to another."""
+        return split_tags(getattr(self, f"tags_{language}") or "")
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
@@ -158,6 +169,7 @@ class TemplateField(models.Model):
         SHORT_TEXT = "short_text", _("Short text")
         LONG_TEXT = "long_text", _("Long text")
         NUMBER = "number", _("Number")
+        INTEGER = "integer", _("Whole number")
         SELECT = "select", _("Select")
         MULTI_SELECT = "multi_select", _("Multi-select")
         RADIO = "radio", _("Radio buttons")
@@ -242,6 +254,13 @@ class TemplateField(models.Model):
             and self.min_value > self.max_value
         ):
             errors["max_value"] = [_("The maximum value is below the minimum value.")]
+        if self.type == self.Type.INTEGER:
+            for name in ("min_value", "max_value"):
+                limit = getattr(self, name)
+                if isinstance(limit, Decimal) and limit != limit.to_integral_value():
+                    errors.setdefault(name, []).append(
+                        _("A whole-number field's limits must be whole numbers.")
+                    )
         if errors:
             raise ValidationError(errors)
 
@@ -309,6 +328,13 @@ class FavouriteTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ★ {self.template}"
+
+
+def split_tags(tags: str) -> list[str]:
+    """Comma-separated tags as a list, without blanks or repeats; 「、」 and 「，」
+    separate too (staff typing Japanese in admin)."""
+    words = (tag.strip() for tag in re.split(r"[,、，]", tags))
+    return list(dict.fromkeys(tag for tag in words if tag))
 
 
 def translated_names(field: str) -> list[str]:

@@ -25,9 +25,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Case, Count, Max, Value, When
 
-from templates_catalog.models import Template, TemplateQuerySet, translated_names
+from templates_catalog.models import Template, TemplateQuerySet, split_tags, translated_names
+
+LANGUAGES = [code for code, _name in settings.LANGUAGES]
 
 # Where a match counts most. Titles and descriptions are searched in every language.
 WEIGHTS = {"title": 3.0, "tags": 2.0, "description": 1.0}
@@ -44,8 +47,13 @@ class Entry:
     published: bool
     position: tuple[int, int, str]  # the catalogue's own order
     created_at: float
-    tags: tuple[str, ...]
+    tags: dict[str, tuple[str, ...]]  # by language
     texts: tuple[tuple[str, float], ...]  # (lower-cased text, weight)
+
+    @property
+    def all_tags(self) -> set[str]:
+        """Its tags in every language: a tag chosen in either language finds it."""
+        return {tag for tags in self.tags.values() for tag in tags}
 
 
 def _pieces(word: str) -> list[str]:
@@ -56,10 +64,6 @@ def _pieces(word: str) -> list[str]:
     return [word]
 
 
-def split_tags(tags: str) -> tuple[str, ...]:
-    return tuple(tag.strip() for tag in tags.split(",") if tag.strip())
-
-
 class SearchIndex:
     def __init__(self, entries: list[Entry]) -> None:
         self.entries = entries
@@ -67,7 +71,7 @@ class SearchIndex:
 
     @classmethod
     def build(cls) -> SearchIndex:
-        columns = {field: translated_names(field) for field in ("title", "description")}
+        columns = {field: translated_names(field) for field in ("title", "tags", "description")}
         values = Template.objects.values(
             "pk",
             "category_id",
@@ -77,13 +81,11 @@ class SearchIndex:
             "order",
             "slug",
             "created_at",
-            "tags",
-            *columns["title"],
-            *columns["description"],
+            *(name for names in columns.values() for name in names),
         )
         entries = []
         for row in values:
-            texts = [(row["tags"].lower(), WEIGHTS["tags"])]
+            texts = []
             for field, names in columns.items():
                 texts += [((row[name] or "").lower(), WEIGHTS[field]) for name in names]
             entries.append(
@@ -94,7 +96,10 @@ class SearchIndex:
                     published=row["status"] == Template.Status.PUBLISHED,
                     position=(row["category__order"], row["order"], row["slug"]),
                     created_at=row["created_at"].timestamp(),
-                    tags=split_tags(row["tags"]),
+                    tags={
+                        language: tuple(split_tags(row[name] or ""))
+                        for language, name in zip(LANGUAGES, columns["tags"], strict=True)
+                    },
                     texts=tuple(texts),
                 )
             )
@@ -186,10 +191,13 @@ def catalogue_listing(
     only: set[int] | None = None,
     sort: str = "",
     uses: dict[int, int] | None = None,
+    language: str = "ja",
 ) -> Listing:
     """The published templates that match, ordered by `sort` (relevance with a
     query, the catalogue's order without), with the counts that each facet
-    would give. `only` keeps the given templates (favourites)."""
+    would give, the tags' in `language`. `only` keeps the given templates
+    (favourites). A chosen tag matches in any language, so a link keeps
+    working when the page's language changes."""
     index = search_index()
     entries = [entry for entry in index.entries if entry.published]
     if only is not None:
@@ -201,13 +209,13 @@ def catalogue_listing(
         return (
             (not by_category or category_id is None or entry.category_id == category_id)
             and (not by_kind or not kind or entry.kind == kind)
-            and wanted_tags <= set(entry.tags)
+            and wanted_tags <= entry.all_tags
         )
 
     categories = Counter(e.category_id for e, _s in found if keep(e, by_category=False))
     kinds = Counter(e.kind for e, _s in found if keep(e, by_kind=False))
     chosen = [(entry, score) for entry, score in found if keep(entry)]
-    tag_counts = Counter(tag for entry, _s in chosen for tag in entry.tags)
+    tag_counts = Counter(tag for entry, _s in chosen for tag in _tags_in(entry, language))
     if sort == "popular":
         uses = uses or {}
         chosen.sort(key=lambda pair: (-uses.get(pair[0].pk, 0), pair[0].position))
@@ -221,6 +229,11 @@ def catalogue_listing(
         kinds=kinds,
         tags=[(tag, n) for tag, n in tag_counts.most_common(TOP_TAGS) if tag not in wanted_tags],
     )
+
+
+def _tags_in(entry: Entry, language: str) -> tuple[str, ...]:
+    """The entry's tags in `language`; another language's where it has none."""
+    return entry.tags.get(language) or next((tags for tags in entry.tags.values() if tags), ())
 
 
 def search_templates(templates: TemplateQuerySet, query: str) -> TemplateQuerySet:

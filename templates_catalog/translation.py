@@ -16,6 +16,7 @@ class TemplateTranslation(TranslationOptions):
     fields = (
         "title",
         "description",
+        "tags",
         "system_prompt",
         "prompt_body",
         "sample_inputs",

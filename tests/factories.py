@@ -36,7 +36,8 @@ class TemplateFactory(factory.django.DjangoModelFactory):
     title_en = "Thank-you email"
     description_ja = "お礼のメールを書きます。"
     description_en = "Writes a thank-you email."
-    tags = "email, メール"
+    tags_ja = "お礼, メール"
+    tags_en = "thank you, email"
     system_prompt_ja = "あなたは丁寧な秘書です。"
     system_prompt_en = "You are a courteous assistant."
     prompt_body_ja = "{{ recipient }}様へのお礼メールを書いてください。"
@@ -118,7 +119,7 @@ def image_template(**kwargs) -> Template:
         template=template,
         name="count",
         label_en="Number of images",
-        type=TemplateField.Type.NUMBER,
+        type=TemplateField.Type.INTEGER,
         min_value=1,
         max_value=4,
         default="1",
@@ -191,7 +192,8 @@ def template_admin_data(template: Template, **changes) -> dict[str, str]:
         "status": template.status,
         "tier": template.tier,
         "order": str(template.order),
-        "tags": template.tags,
+        "tags_ja": template.tags_ja or "",
+        "tags_en": template.tags_en or "",
     }
     for lang in ("ja", "en"):
         for name in ("title", "description", "system_prompt", "prompt_body"):

@@ -164,7 +164,7 @@ def test_templates_labels_follow_the_requested_language(api):
 
 def test_templates_filters_by_category_query_and_kind(api):
     email = CategoryFactory(slug="email")
-    TemplateFactory(slug="thanks", category=email, tags="gratitude")
+    TemplateFactory(slug="thanks", category=email, tags_en="gratitude", tags_ja="感謝")
     TemplateFactory(slug="apology", category=email, title_en="Apology email")
     TemplateFactory(slug="photo", kind="image", title_en="Product photo")
 
@@ -294,9 +294,85 @@ def test_invalid_inputs_get_each_message_next_to_its_field(api):
     errors = response.json()["errors"]
     assert errors["channels"] == ["Enter a list of choice values."]
     assert "Select a valid choice" in errors["tone"][0]
-    assert "greater than or equal to 1000" in errors["budget"][0]
+    assert errors["budget"] == ["Enter 1,000 or more."]
     assert errors["urgent"] == ["Enter true or false."]
     assert not Generation.objects.exists()
+
+
+def whole_number_template():
+    template = TemplateFactory(slug="photos", prompt_body_en="Draw {{ count }} photos.")
+    TemplateFieldFactory(
+        template=template,
+        name="count",
+        type=Type.INTEGER,
+        label_en="Number of images",
+        label_ja="枚数",
+        min_value=1,
+        max_value=4,
+    )
+    return template
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (2.5, "Enter a whole number."),
+        ("2.5", "Enter a whole number."),
+        ("abc", "Enter a whole number."),
+        (1e300, "Enter a whole number."),  # a float JSON writes with an exponent
+        (5, "Enter 4 or less."),
+        (0, "Enter 1 or more."),
+        (-3, "Enter 1 or more."),
+        (10**40, "Enter 4 or less."),
+        (True, "Enter a string or a number."),
+        ([2], "Enter a string or a number."),
+    ],
+)
+def test_a_whole_number_field_refuses_anything_but_a_whole_number(api, value, message):
+    whole_number_template()
+    response = post_json(api, GENERATIONS_URL, {"template": "photos", "inputs": {"count": value}})
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"count": [message]}}
+    assert not Generation.objects.exists()
+
+
+def test_a_whole_number_field_refuses_a_fraction_in_the_requested_language(api):
+    whole_number_template()
+    response = post_json(
+        api,
+        GENERATIONS_URL,
+        {"template": "photos", "inputs": {"count": 2.5}},
+        headers={"Accept-Language": "ja"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"count": ["整数で入力してください。"]}}
+
+
+@pytest.mark.parametrize(("value", "stored"), [(2, 2), (2.0, 2), ("3", 3), ("２", 2), (" 4 ", 4)])
+def test_a_whole_number_field_takes_a_whole_number_as_json_or_text(api, value, stored):
+    whole_number_template()
+    response = post_json(api, GENERATIONS_URL, {"template": "photos", "inputs": {"count": value}})
+    assert response.status_code == 201, response.json()
+    generation = Generation.objects.get()
+    assert generation.inputs == {"count": stored}
+    assert type(generation.inputs["count"]) is int
+    assert generation.prompt == f"Draw {stored} photos."
+    runner.wait(generation.pk, timeout=10)
+
+
+def test_the_catalogue_lists_a_whole_number_field_with_plain_limits(api):
+    whole_number_template()
+    (template,) = api.get(TEMPLATES_URL).json()["results"]
+    assert template["fields"] == [
+        {
+            "name": "count",
+            "label": "Number of images",
+            "type": "integer",
+            "required": True,
+            "min": 1,
+            "max": 4,
+        }
+    ]
 
 
 @pytest.mark.parametrize(

@@ -92,7 +92,24 @@ def test_the_form_refuses_too_many_images_next_to_the_field(user_client, templat
     )
 
     assert response.status_code == 200
-    assert "less than or equal to 4" in response.content.decode()
+    assert "Enter 4 or less." in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("language", "message"), [("en", "Enter a whole number."), ("ja", "整数で入力してください。")]
+)
+def test_the_form_refuses_a_fraction_of_an_image(
+    user_client, template, settings, language, message
+):
+    user_client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    response = user_client.post(
+        reverse("generation:create", args=[template.slug]),
+        {"subject": "a mug", "aspect_ratio": "1:1", "count": "2.5"},
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
     assert not Generation.objects.exists()
 
 

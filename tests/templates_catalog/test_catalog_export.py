@@ -108,7 +108,8 @@ def test_export_writes_the_catalogue_format_that_people_edit(shipped):
     text = (exports["yaml"] / "business-email.yaml").read_text(encoding="utf-8")
     assert text.startswith("category:\n  slug: business-email\n")
     assert "  prompt_ja: |\n" in text
-    assert "\n  tags: [" in text
+    assert "\n  tags_ja: [" in text
+    assert "\n  tags_en: [" in text
     assert "- {value: " in text
 
 

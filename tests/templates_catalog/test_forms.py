@@ -37,6 +37,7 @@ CHOICES_EN = "formal|Formal\ncasual|Casual\nwarm|Warm"
         ({"type": Type.LONG_TEXT, "min_length": 3}, "line one\nline two", "line one\nline two"),
         ({"type": Type.NUMBER, "min_value": 1, "max_value": 10}, "7", 7),
         ({"type": Type.NUMBER}, "2.5", 2.5),
+        ({"type": Type.INTEGER, "min_value": 1, "max_value": 4}, "3", 3),
         ({"type": Type.SELECT, "choices_en": CHOICES_EN}, "casual", "casual"),
         ({"type": Type.RADIO, "choices_en": CHOICES_EN}, "warm", "warm"),
         (
@@ -67,8 +68,9 @@ def test_good_input_is_accepted_and_stored_as_json(field_kwargs, value, stored):
         ({"type": Type.SHORT_TEXT}, "x" * 201, "at most 200 characters"),
         ({"type": Type.LONG_TEXT, "min_length": 10}, "short", "at least 10 characters"),
         ({"type": Type.NUMBER}, "seven", "Enter a number."),
-        ({"type": Type.NUMBER, "min_value": 1, "max_value": 10}, "11", "less than or equal to 10"),
-        ({"type": Type.NUMBER, "min_value": 1, "max_value": 10}, "0", "greater than or equal to 1"),
+        ({"type": Type.NUMBER, "min_value": 1, "max_value": 10}, "11", "Enter 10 or less."),
+        ({"type": Type.NUMBER, "min_value": 1, "max_value": 10}, "0", "Enter 1 or more."),
+        ({"type": Type.INTEGER, "min_value": 1, "max_value": 4}, "2.5", "Enter a whole number."),
         ({"type": Type.SELECT, "choices_en": CHOICES_EN}, "rude", "Select a valid choice"),
         ({"type": Type.RADIO, "choices_en": CHOICES_EN}, "rude", "Select a valid choice"),
         (

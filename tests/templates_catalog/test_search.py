@@ -96,7 +96,7 @@ def test_facets_narrow_and_count(client, db_with_catalogue):
 def test_tags_filter_and_can_be_removed(client, db_with_catalogue):
     with_tag = found(client, tag="謝罪")
     assert "apology-email-to-client" in with_tag
-    assert all("謝罪" in Template.objects.get(slug=slug).tags for slug in with_tag)
+    assert all("謝罪" in Template.objects.get(slug=slug).tags_ja for slug in with_tag)
     page = client.get(LIST, {"tag": "謝罪"}).content.decode()
     assert 'aria-current="true" title="Remove this tag"' in page
 

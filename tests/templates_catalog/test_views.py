@@ -24,8 +24,12 @@ def test_home_lists_categories_with_published_templates_only(client):
 
 
 def test_search_matches_words_in_either_language_and_tags(client):
-    TemplateFactory(title_en="Apology email", title_ja="謝罪メール", tags="お詫び, apology")
-    TemplateFactory(title_en="TikTok script", title_ja="TikTok台本", tags="動画")
+    TemplateFactory(
+        title_en="Apology email", title_ja="謝罪メール", tags_ja="お詫び", tags_en="apology"
+    )
+    TemplateFactory(
+        title_en="TikTok script", title_ja="TikTok台本", tags_ja="動画", tags_en="video"
+    )
     url = reverse("catalog:list")
     assert "Apology email" in client.get(url, {"q": "謝罪"}).content.decode()
     assert "Apology email" in client.get(url, {"q": "お詫び"}).content.decode()

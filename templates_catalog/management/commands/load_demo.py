@@ -13,10 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from studio.demo import DEMO_PASSWORD, DEMO_USERNAME
 from templates_catalog.catalog_io import CatalogError, import_catalog_files
-
-DEMO_USERNAME = "demo"
-DEMO_PASSWORD = "studio-demo"
 
 
 class Command(BaseCommand):
