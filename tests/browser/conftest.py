@@ -24,7 +24,12 @@ CHROMIUM = "/usr/bin/chromium"
 def studio_server(tmp_path_factory) -> str:
     data_dir = tmp_path_factory.mktemp("studio")
     env = studio_environment(
-        data_dir, STUDIO_DEMO_TOKENS_PER_SECOND="60", STUDIO_DEMO_IMAGE_SECONDS="2.5"
+        data_dir,
+        # Demo mode, as `make demo` serves it (no DEBUG: the studio's own error pages).
+        STUDIO_DEMO="true",
+        DJANGO_DEBUG="false",
+        STUDIO_DEMO_TOKENS_PER_SECOND="60",
+        STUDIO_DEMO_IMAGE_SECONDS="2.5",
     )
     manage(env, "migrate", "--noinput", "-v0")
     manage(env, "load_demo", "-v0")

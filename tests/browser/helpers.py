@@ -17,8 +17,9 @@ def wait_until(page, expression: str, timeout: float = 30) -> None:
 def log_in(page, username: str = "demo", password: str = "studio-demo"):
     """Log in through the login form; back on the home page."""
     page.goto("/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", password)
-    page.click("main form button[type=submit]")
+    # The login form itself (in demo mode a one-click demo login comes first).
+    page.fill("form.stacked-form input[name=username]", username)
+    page.fill("form.stacked-form input[name=password]", password)
+    page.click("form.stacked-form button[type=submit]")
     page.wait_for_url("**/")
     return page

@@ -39,8 +39,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def open_visitor(browser, base_url: str, look: str):
-    """A Japanese visitor logged in as the demo user, in one look."""
+def open_visitor(browser, base_url: str, look: str, *, logged_in: bool = True):
+    """A Japanese visitor (logged in as the demo user), in one look."""
     (width, height), scheme = LOOKS[look]
     context = browser.new_context(
         base_url=base_url,
@@ -63,12 +63,19 @@ def open_visitor(browser, base_url: str, look: str):
     page.on("pageerror", lambda error: page.problems.append(f"page error: {error}"))
     page.width_name = look
     page.narrow = width < 500
-    return log_in(page)
+    return log_in(page) if logged_in else page
 
 
 @pytest.fixture(params=["laptop", "phone"])
 def visitor(request, browser, studio_server):
     page = open_visitor(browser, studio_server, request.param)
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(params=["laptop", "phone"])
+def stranger(request, browser, studio_server):
+    page = open_visitor(browser, studio_server, request.param, logged_in=False)
     yield page
     page.context.close()
 
@@ -180,3 +187,22 @@ def test_dark_mode_reads_as_well(dark_visitor):
     ]:
         page.goto(path)
         check(page, name)
+
+
+def test_pages_before_logging_in(stranger):
+    page = stranger
+    for name, path in [
+        ("visitor-home", "/"),
+        ("visitor-template", TEXT_TEMPLATE),
+        ("login", "/accounts/login/"),
+        ("signup", "/accounts/signup/"),
+    ]:
+        page.goto(path)
+        check(page, name)
+    # A mistyped address: the studio's own page, in Japanese, with a way back.
+    page.problems.clear()
+    response = page.goto("/t/no-such-template/")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "ページが見つかりません"
+    page.problems = [p for p in page.problems if "404" not in p]  # the page's own status
+    check(page, "not-found")

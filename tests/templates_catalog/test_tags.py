@@ -28,7 +28,9 @@ CATALOG = Path(settings.BASE_DIR) / "fixtures" / "catalog"
 SCRIPT = Path(settings.BASE_DIR) / "scripts" / "split_catalog_tags.py"
 LIST = reverse("catalog:list")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff00-\uffef]")
-TAG_FACET = re.compile(r'<a class="tag[^"]*" href="[^"]*"[^>]*>#([^<✕]+?)(?: ✕)?</a>')
+TAG_FACET = re.compile(
+    r'<a class="tag[^"]*" href="[^"]*"[^>]*>#([^<✕]+?)(?: ✕)?(?: <span class="count">\d+</span>)?</a>'
+)
 
 
 def facets(page: str) -> list[str]:
