@@ -62,11 +62,24 @@ def wait_until_up(url: str, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
-def lighthouse(url: str, cookie: str | None, out: Path) -> dict[str, float]:
+def lighthouse(url: str, cookie: str | None, out: Path, attempts: int = 3) -> dict[str, float]:
+    """One Lighthouse run's scores; a run that fails to record its trace
+    (Lighthouse's own NO_NAVSTART and the like) is tried again."""
+    for attempt in range(attempts):
+        try:
+            return lighthouse_once(url, cookie, out)
+        except RuntimeError as error:
+            if attempt == attempts - 1:
+                sys.exit(str(error))
+            print(f"(again: {str(error).splitlines()[1]})", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
+def lighthouse_once(url: str, cookie: str | None, out: Path) -> dict[str, float]:
     headers = {"Accept-Language": "ja"}
     if cookie:
         headers["Cookie"] = f"sessionid={cookie}"
-    subprocess.run(
+    run = subprocess.run(
         [
             str(LIGHTHOUSE),
             url,
@@ -78,10 +91,12 @@ def lighthouse(url: str, cookie: str | None, out: Path) -> dict[str, float]:
             "--output=json",
             f"--output-path={out}",
         ],
-        check=True,
         env=os.environ | {"CHROME_PATH": CHROMIUM},
         capture_output=True,
+        text=True,
     )
+    if run.returncode != 0:
+        raise RuntimeError(f"Lighthouse failed on {url}:\n{run.stderr[-3000:].strip()}")
     report = json.loads(out.read_text())
     return {name: round(report["categories"][name]["score"] * 100) for name in CATEGORIES}
 
@@ -98,7 +113,7 @@ def main() -> None:
         env.pop("STUDIO_ENFORCE_PLANS")
         manage(env, "migrate", "--noinput", "-v0")
         manage(env, "load_demo", "-v0")
-        cookie = manage(env, "shell", "-c", SESSION).strip()
+        cookie = manage(env, "shell", "-c", SESSION).strip().splitlines()[-1]
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
@@ -111,6 +126,13 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until_up(base + "/")
+            # The logged-in run must really be logged in: the form is there.
+            request = urllib.request.Request(
+                base + PAGES[-1][1], headers={"Cookie": f"sessionid={cookie}"}
+            )
+            with urllib.request.urlopen(request, timeout=10) as page:
+                if b"generate-form" not in page.read():
+                    sys.exit("The session cookie did not log the demo user in.")
             results = {}
             for name, path, logged_in in PAGES:
                 runs = [
