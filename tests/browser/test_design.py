@@ -107,6 +107,7 @@ def check(page, name: str) -> None:
     """The page as it is now: screenshot, width, console, CSP and axe."""
     folder = SHOTS / page.width_name
     folder.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky header at the top of the picture
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
     width = page.viewport_size["width"]
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
