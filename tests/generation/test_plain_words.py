@@ -252,7 +252,7 @@ def test_the_generation_page_tells_time_and_length_and_folds_the_technical_detai
     assert folded.startswith("技術情報")
     assert "gpt-4.1-mini (openai)" in folded
     assert "入力482・出力383" in folded  # tokens in and out
-    assert "最初のトークンまでの時間 0.80秒" in folded
+    assert "応答開始までの時間 0.80秒" in folded
     assert "$1.2500" not in folded  # a dollar or more has cents
     assert "$1.25" in folded
     assert re.search(r"<details class=\"technical\" data-technical>", page)  # folded
