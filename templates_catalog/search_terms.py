@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -127,6 +128,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _KANA = re.compile(r"[\u3041-\u3096\u30a1-\u30fa\u30fc]+")
 # Control and format characters, lone surrogates, private use, unassigned.
 _UNSEARCHABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Characters Sudachi is given at once: 4 bytes each in UTF-8 at most, under its limit.
+_PIECE = 10_000
 
 
 def searchable(text: str) -> str:
@@ -157,7 +160,7 @@ class QueryWord:
     text: str  # as typed (searchable): looked for inside the text if no term is known
     terms: dict[str, float]
     reading: str = ""  # katakana, for a word typed in kana: looked for in readings
-    parts: tuple[QueryWord, ...] = ()  # its shorter parts, to look for if it is unknown
+    parts: tuple[QueryWord, ...] = ()  # its shorter parts: where all of them are counts too
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,8 +322,20 @@ def _word(morpheme: Morpheme) -> _Word:
 
 def _japanese_words(text: str) -> tuple[list[_Word], str]:
     """The meaningful words of `text` (already `searchable`) and its reading."""
-    words = [_word(morpheme) for morpheme in _tokenizer().tokenize(text)]
+    tokenizer = _tokenizer()
+    words = [_word(morpheme) for piece in _pieces(text) for morpheme in tokenizer.tokenize(piece)]
     return [word for word in words if word.meaningful], "".join(word.reading for word in words)
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """`text` in pieces that Sudachi takes (it refuses more than 48 KiB at once),
+    cut after a sentence or a space where there is one near the end of a piece."""
+    while len(text) > _PIECE:
+        cut = max(text.rfind(mark, _PIECE - 1000, _PIECE) for mark in "。．.!?！？\n ")
+        cut = cut + 1 if cut > 0 else _PIECE
+        yield text[:cut]
+        text = text[cut:]
+    yield text
 
 
 @lru_cache(maxsize=8192)

@@ -139,6 +139,12 @@ def test_a_title_outranks_tags_and_tags_a_description(db_with_catalogue):
     assert found == [in_title.pk, in_tags.pk, in_description.pk]
 
 
+def test_a_very_long_description_is_searched_to_its_end(db_with_catalogue):
+    long = TemplateFactory(description_ja="納期のご連絡です。" * 20_000 + "ズワイガニの紹介")
+    index = search_index()
+    assert [entry.pk for entry, _score in index.search("ズワイガニ", index.entries)] == [long.pk]
+
+
 def test_a_word_not_finished_is_found_inside_longer_ones(find):
     assert "pr-new-product-launch-release" in find("プレスリリ")
     assert "email-newsletter-edition" in find("newslet")
