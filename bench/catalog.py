@@ -1,11 +1,15 @@
 """Server time of the catalogue's list and search pages with the full shipped
-catalogue.
+catalogue, and how well search finds what people expect.
 
-    .venv/bin/python -m bench.catalog [--rounds 200]      (or `make bench-catalog`)
+    .venv/bin/python -m bench.catalog [--rounds 200] [--misses]   (or `make bench-catalog`)
 
 Prints one JSON document: for each page, the time Django takes to answer it
 (p50/p99, in the process, as the request handler sees it: no network, no
-browser) and its database queries. PostgreSQL when it is reachable (a
+browser) and its database queries; for search alone, the time to build the
+index (the first build in a process, then a rebuild) and to answer one query
+(p50/p99 over the relevance set's queries); and recall@10 and MRR on the
+relevance set (tests/templates_catalog/relevance.yaml), with `--misses` the
+queries that missed an expected template. PostgreSQL when it is reachable (a
 throwaway database `studio_bench_catalog`), SQLite otherwise.
 """
 
@@ -44,6 +48,42 @@ def setup(work: Path) -> str:
     return database
 
 
+def measure_search(rounds: int, misses: bool) -> dict:
+    """The index's build time, one search's time and the relevance scores."""
+    from templates_catalog.search import SearchIndex, catalogue_listing
+    from tests.support.relevance import catalogue_ranking, load_relevance_set, measure_relevance
+
+    started = time.perf_counter()
+    SearchIndex.build()
+    first_build = time.perf_counter() - started
+    rebuilds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        SearchIndex.build()
+        rebuilds.append(time.perf_counter() - started)
+    judgements = load_relevance_set()
+    relevance = measure_relevance(catalogue_ranking(), judgements)
+    timings = []
+    for _ in range(max(1, rounds // 20)):
+        for judgement in judgements:
+            started = time.perf_counter()
+            catalogue_listing(query=judgement.query)
+            timings.append(time.perf_counter() - started)
+    report = {
+        "index_build_ms": {
+            "first": round(first_build * 1000, 1),
+            "rebuild_p50": percentiles(rebuilds)["p50"],
+        },
+        "query_ms": percentiles(timings),
+        "relevance": relevance.summary(),
+    }
+    if misses:
+        report["misses"] = [
+            {"q": query, "missed": missed, "top": top} for query, missed, top in relevance.misses
+        ]
+    return report
+
+
 def measure(rounds: int) -> dict:
     from django.db import connection
     from django.test import Client
@@ -75,10 +115,14 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument(
+        "--misses", action="store_true", help="list the relevance set's queries that missed"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="studio-bench-catalog-") as work:
         database = setup(Path(work))
-        report = {"database": database, "python": sys.version.split()[0]} | measure(args.rounds)
+        report = {"database": database, "python": sys.version.split()[0]}
+        report |= {"search": measure_search(args.rounds, args.misses)} | measure(args.rounds)
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
     print()
 

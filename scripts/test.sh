@@ -51,5 +51,6 @@ fi
 if [ -n "${DATABASE_URL:-}" ]; then
   echo "Search tests on SQLite:"
   env -u DATABASE_URL .venv/bin/pytest -q "${parallel[@]}" --durations=0 --durations-min=5 \
-    tests/generation/test_history.py tests/templates_catalog/test_search.py
+    tests/generation/test_history.py tests/templates_catalog/test_search.py \
+    tests/templates_catalog/test_search_relevance.py
 fi

@@ -164,7 +164,7 @@ def test_templates_labels_follow_the_requested_language(api):
 
 def test_templates_filters_by_category_query_and_kind(api):
     email = CategoryFactory(slug="email")
-    TemplateFactory(slug="thanks", category=email, tags_en="gratitude", tags_ja="感謝")
+    TemplateFactory(slug="thanks", category=email, tags_en="keepsake", tags_ja="記念品")
     TemplateFactory(slug="apology", category=email, title_en="Apology email")
     TemplateFactory(slug="photo", kind="image", title_en="Product photo")
 
@@ -172,7 +172,8 @@ def test_templates_filters_by_category_query_and_kind(api):
         return {t["slug"] for t in api.get(TEMPLATES_URL, params).json()["results"]}
 
     assert slugs(category="email") == {"thanks", "apology"}
-    assert slugs(q="gratitude") == {"thanks"}
+    assert slugs(q="keepsake") == {"thanks"}
+    assert slugs(q="記念品") == {"thanks"}
     assert slugs(q="apology", category="email") == {"apology"}
     assert slugs(kind="image") == {"photo"}
     assert slugs(category="nope") == set()

@@ -5,40 +5,17 @@ bad parameters never fail; the pages cost a fixed number of queries."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 
-from generation.models import Generation
-from templates_catalog.catalog_io import import_catalog_files
-from templates_catalog.models import Category, FavouriteTemplate, Template
+from templates_catalog.models import FavouriteTemplate, Template
 from tests.factories import GenerationFactory, UserFactory
 
-CATALOG = Path(settings.BASE_DIR) / "fixtures" / "catalog"
 LIST = reverse("catalog:list")
 CARD_LINK = re.compile(
     r'<li class="template-card">.*?<a class="card-link" href="/t/([^/]+)/">', re.S
 )
-
-
-@pytest.fixture(scope="module")
-def catalogue(django_db_setup, django_db_blocker):
-    """The shipped catalogue, loaded once for this module."""
-    with django_db_blocker.unblock():
-        import_catalog_files(sorted(CATALOG.glob("*.yaml")))
-        yield
-        # It was committed outside the tests' transactions: leave nothing behind.
-        Generation.objects.all().delete()
-        FavouriteTemplate.objects.all().delete()
-        Template.objects.all().delete()
-        Category.objects.all().delete()
-
-
-@pytest.fixture
-def db_with_catalogue(catalogue, db):
-    return None
 
 
 def found(client, **params) -> list[str]:
