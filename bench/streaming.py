@@ -17,6 +17,11 @@ directly, and against a minimal FastAPI proxy (bench/fastapi_proxy.py).
 - `studio_page`: the same through the page's own stream (the HTML a person's
   browser reads: POST /api/v1/generations, then GET /generations/<id>/stream/
   with a session), and `page_cpu_over_api`: its CPU per stream over the API's.
+- `page_encoding`: the CPU milliseconds one stream's encoding takes on its
+  own (in this process, every delta an event of its own: no coalescing):
+  `json` (the API's), `escaped_text` (the page's stream as it was, text
+  escaped as it came) and `rendered_html` (the page's stream now: Markdown
+  rendered as it arrives), and `rendered_over_escaped`.
 - `ratio`: studio completion p50/p99 over the proxy's.
 
 The upstream answers in Markdown (headings, lists, a table, a quote, code), so
@@ -50,6 +55,7 @@ from pathlib import Path
 import psutil
 
 from bench.sse_client import StreamResult, read_events, request
+from tests.fakeservers.openai_server import markdown_tokens
 from tests.support.services import reachable
 from tests.support.studio_process import (
     ROOT,
@@ -354,6 +360,58 @@ async def load(make_stream, streams: int, pid: int) -> dict:
     }
 
 
+async def encoding_report(tokens: int, work: Path, repeats: int = 30) -> dict:
+    """CPU per stream of each encoding of the same answer's deltas (two tokens
+    an event, 40 ms apart, as the runner coalesces them at 50 tokens/s)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    os.environ.setdefault("STUDIO_DATA_DIR", str(work))
+    import django
+
+    django.setup()
+    from django.utils.html import escape
+
+    from generation.events.log import Event, EventName
+    from generation.reading.streams import PageStream, json_frames
+    from studio.sse import sse_event
+
+    pieces = markdown_tokens(tokens)
+    events, last_id = [], 0
+    for start in range(0, len(pieces), 2):
+        text = "".join(pieces[start : start + 2])
+        last_id += len(text)
+        events.append(Event(last_id, EventName.DELTA, {"text": text}))
+
+    async def escaped_text(batch: list[Event]) -> bytes:
+        return b"".join(sse_event(e.id, e.name, escape(e.data["text"])) for e in batch)
+
+    now = 0.0
+
+    def page_stream() -> PageStream:
+        encode = PageStream("bench", None)
+        encode.clock = lambda: now  # the events' own time, not the benchmark's
+        return encode
+
+    encoders = {
+        "json": lambda: json_frames,
+        "escaped_text": lambda: escaped_text,
+        "rendered_html": page_stream,
+    }
+    report = {}
+    for name, make in encoders.items():
+        started = time.process_time()
+        for _ in range(repeats):
+            encode = make()
+            for event in events:
+                now += 0.04  # 50 tokens/s, two an event
+                await encode([event])
+        report[f"{name}_ms"] = round((time.process_time() - started) / repeats * 1000, 3)
+    report["rendered_over_escaped"] = round(
+        report["rendered_html_ms"] / report["escaped_text_ms"], 1
+    )
+    report["events_per_stream"] = len(events)
+    return report
+
+
 async def run(args: argparse.Namespace, servers: Servers) -> dict:
     upstream = servers.upstream(args.tokens, args.rate)
     env, database = servers.studio_env(upstream)
@@ -369,6 +427,7 @@ async def run(args: argparse.Namespace, servers: Servers) -> dict:
             "database": database,
             "redis": bool(args.redis),
         },
+        "page_encoding": await encoding_report(args.tokens, servers.work),
     }
 
     # Warm both servers up (imports, connections, first queries).

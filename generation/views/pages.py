@@ -13,9 +13,9 @@ from django_htmx.http import push_url
 
 from generation.lifecycle.limits import LimitExceeded
 from generation.models import Generation
-from generation.reading.streams import event_stream, page_data
+from generation.reading.streams import PageStream, event_stream
 from generation.services import generation_cancel, generation_continue, generation_create
-from studio.sse import event_stream_response, last_event_id
+from studio.sse import event_stream_response
 from templates_catalog.forms import (
     form_data_from_inputs,
     labelled_values,
@@ -133,6 +133,7 @@ def generation_detail(request: HttpRequest, pk) -> HttpResponse:
 async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     user = await request.auser()
     generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
-    return event_stream_response(
-        event_stream(generation.pk, last_event_id(request), page_data(generation.pk, request))
-    )
+    # Whatever Last-Event-ID says, the page's stream starts from the beginning:
+    # its first `delta` replaces all the text shown (PageStream).
+    encode = PageStream(generation.pk, request)
+    return event_stream_response(event_stream(generation.pk, 0, encode))
