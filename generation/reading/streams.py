@@ -99,7 +99,7 @@ class PageStream:
     again at most every PARSE_INTERVAL or so. The connection reads the
     generation from its start and its first `delta` replaces everything shown,
     so a reconnect or a refresh never doubles or loses text. `done` carries the
-    finished answer.
+    finished answer and the status for the live region.
     """
 
     def __init__(self, generation_id, request: HttpRequest) -> None:
@@ -166,6 +166,6 @@ class PageStream:
 
     def _finished(self) -> str:
         generation = Generation.objects.select_related("template").get(pk=self.generation_id)
-        context = {"generation": generation}
+        context = {"generation": generation, "swap_oob": True}
         with translation.override(self.language):
             return render_to_string("generation/detail.html#output", context, self.request)

@@ -269,6 +269,27 @@ async def test_a_finished_generation_replays_from_the_database_and_ends_with_don
         assert FINISHED_ANSWER.search(events[1][2])[1] == answer.html
 
 
+async def test_while_it_streams_the_answer_is_busy_and_a_status_line_says_so(async_client, gated):
+    user = await sync_to_async(UserFactory)()
+    generation = await start(user)
+    await async_client.aforce_login(user)
+    page = (await async_client.get(generation.get_absolute_url())).content.decode()
+    assert '<div class="stream-text markdown" aria-busy="true"' in page
+    status = f'<p id="answer-{generation.pk}-status" class="visually-hidden" role="status">'
+    assert f"{status}Writing…</p>" in page
+    stream = page[page.index('<div class="stream"') :]
+    assert "aria-live" not in stream  # nothing read out token by token
+
+
+async def test_done_says_in_the_live_region_that_the_answer_ended(async_client, started):
+    user, generation = started
+    await async_client.aforce_login(user)
+    _response, chunks = await read_stream(async_client, generation)
+    done = parse(b"".join(c for _t, c in chunks).decode())[-1][2]
+    status = f'<p id="answer-{generation.pk}-status" class="visually-hidden" role="status"'
+    assert f'{status} hx-swap-oob="innerHTML">Completed</p>' in done
+
+
 async def test_another_persons_stream_is_not_found(async_client, started):
     _owner, generation = started
     await async_client.aforce_login(await sync_to_async(UserFactory)())
