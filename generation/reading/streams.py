@@ -99,12 +99,14 @@ class PageStream:
     again at most every PARSE_INTERVAL or so. The connection reads the
     generation from its start and its first `delta` replaces everything shown,
     so a reconnect or a refresh never doubles or loses text. `done` carries the
-    finished answer and the status for the live region.
+    finished answer, the status for the live region and, with `allowance`, what
+    the person's plan still allows (for the form beside the answer).
     """
 
-    def __init__(self, generation_id, request: HttpRequest) -> None:
+    def __init__(self, generation_id, request: HttpRequest, *, allowance: bool = False) -> None:
         self.generation_id = generation_id
         self.request = request
+        self.allowance = allowance
         self.language = translation.get_language()
         self.markdown = MarkdownStream()
         self.shown = False  # whether this connection has sent the answer's text yet
@@ -168,4 +170,11 @@ class PageStream:
         generation = Generation.objects.select_related("template").get(pk=self.generation_id)
         context = {"generation": generation, "swap_oob": True}
         with translation.override(self.language):
-            return render_to_string("generation/detail.html#output", context, self.request)
+            html = render_to_string("generation/detail.html#output", context, self.request)
+            if self.allowance and generation.template is not None:
+                html += render_to_string(
+                    "templates_catalog/template_detail.html#allowance",
+                    {"template": generation.template, "swap_oob": True},
+                    self.request,
+                )
+        return html

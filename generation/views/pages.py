@@ -135,5 +135,5 @@ async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
     # Whatever Last-Event-ID says, the page's stream starts from the beginning:
     # its first `delta` replaces all the text shown (PageStream).
-    encode = PageStream(generation.pk, request)
+    encode = PageStream(generation.pk, request, allowance="allowance" in request.GET)
     return event_stream_response(event_stream(generation.pk, 0, encode))

@@ -19,9 +19,10 @@ from generation.reading.streams import PARSE_INTERVAL, PageStream
 from generation.rendering import render_markdown
 from generation.services import generation_create
 from generation.text.runner import runner
+from studio.models import Plan
 from studio.sse import sse_event
 from tests.factories import GenerationFactory, UserFactory, template_with_fields
-from tests.fakes import GatedProvider
+from tests.fakes import GatedProvider, ScriptedProvider
 from tests.support.waiting import wait_for, wait_for_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -288,6 +289,33 @@ async def test_done_says_in_the_live_region_that_the_answer_ended(async_client, 
     done = parse(b"".join(c for _t, c in chunks).decode())[-1][2]
     status = f'<p id="answer-{generation.pk}-status" class="visually-hidden" role="status"'
     assert f'{status} hx-swap-oob="innerHTML">Completed</p>' in done
+
+
+@pytest.fixture
+def small_plan(settings):
+    settings.STUDIO_ENFORCE_PLANS = True
+    settings.STUDIO_QUOTA_TOKEN_RESERVATION = 500
+    Plan.objects.update(is_default=False)
+    return Plan.objects.create(name="Small", is_default=True, daily_output_tokens=1000)
+
+
+async def test_done_updates_the_allowance_beside_the_form(async_client, monkeypatch, small_plan):
+    """While it runs, an answer holds its whole reservation; when it ends, the
+    allowance under the form shows what is really left."""
+    monkeypatch.setattr(runner, "provider", ScriptedProvider(["One", " two", " three."]))
+    user = await sync_to_async(UserFactory)()
+    generation = await start(user)
+    await async_client.aforce_login(user)
+    _response, chunks = await read_stream(async_client, generation)
+    done = parse(b"".join(c for _t, c in chunks).decode())[-1][2]
+    assert 'id="allowance"' not in done  # the details page has no allowance to update
+    url = reverse("generation:stream", args=[generation.pk]) + "?allowance=1"
+    response = await async_client.get(url)
+    body = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    done = parse(body)[-1][2]
+    allowance = done[done.index('<p id="allowance"') :]
+    assert 'hx-swap-oob="true"' in allowance[: allowance.index(">")]
+    assert "997 output tokens left for now." in allowance  # 3 used, not 500 reserved
 
 
 async def test_another_persons_stream_is_not_found(async_client, started):

@@ -40,7 +40,8 @@ def test_with_htmx_the_answer_region_is_swapped_in_and_the_url_pushed(user_clien
     generation = Generation.objects.get()
     page = response.content.decode()
     assert page.lstrip().startswith('<div id="workspace"')
-    assert f'sse-connect="{reverse("generation:stream", args=[generation.pk])}"' in page
+    stream = reverse("generation:stream", args=[generation.pk])
+    assert f'sse-connect="{stream}?allowance=1"' in page  # `done` updates the allowance too
     assert response["HX-Push-Url"] == generation.get_absolute_url()
     runner.wait(generation.pk, timeout=30)
 
