@@ -63,7 +63,10 @@ def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
     start_generation(page, client_company="Refresh Holdings")
     wait_until(page, f"document.querySelector('{STREAM_TEXT}')?.textContent.length > 30")
     page.reload()
+    # The same page as before: the form as it was filled in, the answer going on.
+    assert page.input_value("[name=client_company]") == "Refresh Holdings"
     page.wait_for_selector(ANSWER, timeout=30_000)
+    assert page.input_value("[name=client_company]") == "Refresh Holdings"
     answer = page.text_content(ANSWER)
     assert answer.count("Thank you for taking the time to meet us") == 1  # nothing doubled
     assert "Refresh Holdings" in answer
