@@ -3,9 +3,12 @@ and that no script from model output ever runs."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
+
+from tests.support.studio_process import StudioProcess, demo_environment
 
 pytestmark = [pytest.mark.browser]
 
@@ -56,6 +59,61 @@ def test_the_answer_grows_on_the_page_and_lands_in_history(logged_in):
     page.wait_for_selector(ANSWER)
     assert "Kaito Trading" in page.text_content(ANSWER)
     assert "First token" in page.text_content(".timings")
+
+
+@pytest.fixture(scope="module")
+def studio_with_plans(tmp_path_factory) -> str:
+    """The demo as `make demo` runs it, with the plans' limits enforced."""
+    data_dir = tmp_path_factory.mktemp("plans")
+    env = demo_environment(
+        data_dir, STUDIO_DEMO_TOKENS_PER_SECOND="40", STUDIO_ENFORCE_PLANS="true"
+    )
+    server = StudioProcess(env, data_dir / "daphne.log")
+    yield server.url
+    server.stop()
+
+
+# A template whose sample answer (what the demo model streams) has headings.
+WITH_HEADINGS = "/t/featured-snippet-answer-block/"
+
+
+def tokens_left(page) -> int:
+    text = page.text_content("[data-allowance]")
+    return int(re.search(r"([\d,]+) output tokens left", text)[1].replace(",", ""))
+
+
+def test_the_answer_is_formatted_as_it_streams_and_the_allowance_is_right_after(
+    browser, studio_with_plans
+):
+    context = browser.new_context(base_url=studio_with_plans, locale="en-US")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", "demo")
+    page.fill("input[name=password]", "studio-demo")
+    page.click("form.stacked-form button[type=submit]")
+    page.wait_for_url("**/")
+    page.goto(WITH_HEADINGS + "?sample=1")
+    before = tokens_left(page)
+    page.click("form.generate-form button[type=submit]")
+    # A heading of the answer is a heading while it is still being written.
+    page.wait_for_selector(f"{STREAM_TEXT} h2, {STREAM_TEXT} h3", timeout=30_000)
+    assert page.locator(ANSWER).count() == 0  # not finished yet
+    assert page.get_attribute(STREAM_TEXT, "aria-busy") == "true"
+    assert "##" not in page.text_content(STREAM_TEXT)
+    reserved = tokens_left(page)  # the run holds its whole reservation meanwhile
+    assert reserved < before
+    page.wait_for_selector(ANSWER, timeout=60_000)
+    assert page.text_content("[id$='-status'][role=status]").strip() == "Completed"
+    # Once it ends, the allowance shows what is really left: the answer used
+    # fewer tokens than it reserved.
+    wait_until(
+        page, f"!document.querySelector('[data-allowance]').textContent.includes('{reserved:,}')"
+    )
+    assert reserved < tokens_left(page) < before
+    assert errors == []
+    context.close()
 
 
 def test_refresh_mid_generation_shows_the_text_so_far_and_continues(logged_in):
