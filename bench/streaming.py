@@ -14,11 +14,23 @@ directly, and against a minimal FastAPI proxy (bench/fastapi_proxy.py).
   `rate` tokens/s through one studio process (daphne) and through the proxy
   (uvicorn): completion time per stream, gaps between text events, the server
   process's CPU seconds per stream and its memory growth per open stream.
+- `studio_page`: the same through the page's own stream (the HTML a person's
+  browser reads: POST /api/v1/generations, then GET /generations/<id>/stream/
+  with a session), and `page_cpu_over_api`: its CPU per stream over the API's.
+- `page_encoding`: the CPU milliseconds one stream's encoding takes on its
+  own (in this process, every delta an event of its own: no coalescing):
+  `json` (the API's), `escaped_text` (the page's stream as it was, text
+  escaped as it came) and `rendered_html` (the page's stream now: Markdown
+  rendered as it arrives), and `rendered_over_escaped`.
 - `ratio`: studio completion p50/p99 over the proxy's.
+
+The upstream answers in Markdown (headings, lists, a table, a quote, code), so
+that the page's stream renders what a model really sends.
 
 Everything runs on this machine: the upstream, the servers under test and the
 client each in a process of their own. The studio uses PostgreSQL when it is
-reachable (a throwaway database `studio_bench`), SQLite otherwise; with
+reachable (a throwaway database, `studio_bench` unless `STUDIO_BENCH_DATABASE`
+says otherwise), SQLite otherwise; with
 `--redis` it also publishes every event to Redis, as it does with several
 processes.
 """
@@ -43,6 +55,7 @@ from pathlib import Path
 import psutil
 
 from bench.sse_client import StreamResult, read_events, request
+from tests.fakeservers.openai_server import markdown_tokens
 from tests.support.services import reachable
 from tests.support.studio_process import (
     ROOT,
@@ -58,6 +71,23 @@ from tests.support.studio_process import (
 HOST = "127.0.0.1"
 POSTGRES = os.environ.get("STUDIO_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS = os.environ.get("STUDIO_BENCH_REDIS", "redis://127.0.0.1:6379/14")
+DATABASE = os.environ.get("STUDIO_BENCH_DATABASE", "studio_bench")
+
+# A signed-in session of the bench user (tests.support.studio_process makes the
+# user), for the page's stream; prints the session cookie's name and value.
+SESSION_SCRIPT = """
+from importlib import import_module
+from django.conf import settings
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import get_user_model
+user = get_user_model().objects.get(username="bench")
+session = import_module(settings.SESSION_ENGINE).SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.save()
+print(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+"""
 
 
 class Servers:
@@ -79,7 +109,7 @@ class Servers:
     def upstream(self, tokens: int, rate: float) -> int:
         port = free_port()
         command = [sys.executable, "-m", "tests.fakeservers.openai_server", "--port", str(port)]
-        command += ["--tokens", str(tokens), "--rate", str(rate)]
+        command += ["--tokens", str(tokens), "--rate", str(rate), "--markdown"]
         process = self.start(command, dict(os.environ), f"upstream-{port}")
         deadline = time.monotonic() + 20
         while True:
@@ -105,18 +135,19 @@ class Servers:
         env["STUDIO_MAX_QUEUED_GENERATIONS"] = str(self.args.streams * 2)
         database = "sqlite"
         if reachable(POSTGRES, 5432):
-            env["DATABASE_URL"] = fresh_postgres_database(POSTGRES, "studio_bench")
+            env["DATABASE_URL"] = fresh_postgres_database(POSTGRES, DATABASE)
             database = "postgresql"
         if self.args.redis:
             env["REDIS_URL"] = REDIS
         return env, database
 
-    def studio(self, env: dict) -> tuple[int, int, str]:
+    def studio(self, env: dict) -> tuple[int, int, str, str]:
         token = prepare(env)
+        session = manage(env, "shell", "-c", SESSION_SCRIPT).strip().splitlines()[-1]
         manage(env, "collectstatic", "--noinput", "-v0")
         studio = StudioProcess(env, self.work / "studio.log")
         self.processes.append(studio.process)
-        return studio.port, studio.pid, token
+        return studio.port, studio.pid, token, session
 
     def proxy(self, upstream_port: int) -> tuple[int, int]:
         port = free_port()
@@ -167,10 +198,16 @@ def proxy_text(name: str, data: str) -> str:
     return data if name == "message" else ""
 
 
+def page_html(name: str, data: str) -> str:
+    """The page's stream carries HTML: an event with some counts as text."""
+    return data if name == "delta" else ""
+
+
 class Studio:
-    def __init__(self, port: int, token: str) -> None:
+    def __init__(self, port: int, token: str, session_cookie: str) -> None:
         self.port = port
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.cookie = {"Cookie": session_cookie}
         self.body = {"template": "bench", "inputs": {"topic": "streaming"}}
 
     async def stream(self, *, stop_at_first: bool = False) -> StreamResult:
@@ -193,18 +230,8 @@ class Studio:
     async def stream_in_two_requests(self, *, stop_at_first: bool = False) -> StreamResult:
         """POST /api/v1/generations for its JSON, then GET its /events."""
         result = StreamResult(started=time.perf_counter())
-        created = await request(
-            HOST,
-            self.port,
-            "POST",
-            "/api/v1/generations",
-            headers=self.headers,
-            json_body=self.body,
-        )
-        if created.status != 201:
-            result.error = f"create: HTTP {created.status} {created.body[:200]!r}"
+        if (generation_id := await self._create(result)) is None:
             return result
-        generation_id = json.loads(created.body)["id"]
         path = f"/api/v1/generations/{generation_id}/events"
         return await read_events(
             HOST,
@@ -215,6 +242,32 @@ class Studio:
             text_of=studio_text,
             stop_at_first=stop_at_first,
         )
+
+    async def page_stream(self) -> StreamResult:
+        """POST /api/v1/generations for its JSON, then read it as the page does:
+        its own stream, with a session."""
+        result = StreamResult(started=time.perf_counter())
+        if (generation_id := await self._create(result)) is None:
+            return result
+        path = f"/generations/{generation_id}/stream/"
+        return await read_events(
+            HOST, self.port, path, result, headers=self.cookie, text_of=page_html
+        )
+
+    async def _create(self, result: StreamResult) -> str | None:
+        """Start a generation; its id, or None (and the error in `result`)."""
+        created = await request(
+            HOST,
+            self.port,
+            "POST",
+            "/api/v1/generations",
+            headers=self.headers,
+            json_body=self.body,
+        )
+        if created.status != 201:
+            result.error = f"create: HTTP {created.status} {created.body[:200]!r}"
+            return None
+        return json.loads(created.body)["id"]
 
 
 async def direct_stream(port: int, *, stop_at_first: bool = False) -> StreamResult:
@@ -307,12 +360,64 @@ async def load(make_stream, streams: int, pid: int) -> dict:
     }
 
 
+async def encoding_report(tokens: int, work: Path, repeats: int = 30) -> dict:
+    """CPU per stream of each encoding of the same answer's deltas (two tokens
+    an event, 40 ms apart, as the runner coalesces them at 50 tokens/s)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
+    os.environ.setdefault("STUDIO_DATA_DIR", str(work))
+    import django
+
+    django.setup()
+    from django.utils.html import escape
+
+    from generation.events.log import Event, EventName
+    from generation.reading.streams import PageStream, json_frames
+    from studio.sse import sse_event
+
+    pieces = markdown_tokens(tokens)
+    events, last_id = [], 0
+    for start in range(0, len(pieces), 2):
+        text = "".join(pieces[start : start + 2])
+        last_id += len(text)
+        events.append(Event(last_id, EventName.DELTA, {"text": text}))
+
+    async def escaped_text(batch: list[Event]) -> bytes:
+        return b"".join(sse_event(e.id, e.name, escape(e.data["text"])) for e in batch)
+
+    now = 0.0
+
+    def page_stream() -> PageStream:
+        encode = PageStream("bench", None)
+        encode.clock = lambda: now  # the events' own time, not the benchmark's
+        return encode
+
+    encoders = {
+        "json": lambda: json_frames,
+        "escaped_text": lambda: escaped_text,
+        "rendered_html": page_stream,
+    }
+    report = {}
+    for name, make in encoders.items():
+        started = time.process_time()
+        for _ in range(repeats):
+            encode = make()
+            for event in events:
+                now += 0.04  # 50 tokens/s, two an event
+                await encode([event])
+        report[f"{name}_ms"] = round((time.process_time() - started) / repeats * 1000, 3)
+    report["rendered_over_escaped"] = round(
+        report["rendered_html_ms"] / report["escaped_text_ms"], 1
+    )
+    report["events_per_stream"] = len(events)
+    return report
+
+
 async def run(args: argparse.Namespace, servers: Servers) -> dict:
     upstream = servers.upstream(args.tokens, args.rate)
     env, database = servers.studio_env(upstream)
-    studio_port, studio_pid, token = servers.studio(env)
+    studio_port, studio_pid, token, session_cookie = servers.studio(env)
     proxy_port, proxy_pid = servers.proxy(upstream)
-    studio = Studio(studio_port, token)
+    studio = Studio(studio_port, token, session_cookie)
     report: dict = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "settings": {
@@ -322,13 +427,37 @@ async def run(args: argparse.Namespace, servers: Servers) -> dict:
             "database": database,
             "redis": bool(args.redis),
         },
+        "page_encoding": await encoding_report(args.tokens, servers.work),
     }
 
     # Warm both servers up (imports, connections, first queries).
     await asyncio.gather(*(studio.stream() for _ in range(5)))
+    await asyncio.gather(*(studio.page_stream() for _ in range(5)))
     await asyncio.gather(*(proxy_stream(proxy_port) for _ in range(5)))
 
-    report["ttft"] = {}
+    if not args.no_ttft:
+        report["ttft"] = await ttft_report(args, studio, upstream)
+
+    report["studio"] = await load(studio.stream, args.streams, studio_pid)
+    await asyncio.sleep(2)
+    report["studio_page"] = await load(studio.page_stream, args.streams, studio_pid)
+    report["page_cpu_over_api"] = round(
+        report["studio_page"]["cpu_ms_per_stream"] / report["studio"]["cpu_ms_per_stream"], 3
+    )
+    await asyncio.sleep(2)
+    report["fastapi"] = await load(lambda: proxy_stream(proxy_port), args.streams, proxy_pid)
+    report["ratio_studio_over_fastapi"] = {
+        key: round(
+            report["studio"]["completion_ms"][key] / report["fastapi"]["completion_ms"][key], 3
+        )
+        for key in ("p50", "p99")
+        if report["studio"]["completion_ms"][key] and report["fastapi"]["completion_ms"][key]
+    }
+    return report
+
+
+async def ttft_report(args: argparse.Namespace, studio: Studio, upstream: int) -> dict:
+    report = {}
     flows = {
         "studio_ms": lambda: studio.stream(stop_at_first=True),
         "studio_two_requests_ms": lambda: studio.stream_in_two_requests(stop_at_first=True),
@@ -345,18 +474,7 @@ async def run(args: argparse.Namespace, servers: Servers) -> dict:
             figures[added] = {
                 key: round(figures[name][key] - direct[key], 2) for key in ("p50", "p99")
             }
-        report["ttft"][f"concurrency_{concurrency}"] = figures
-
-    report["studio"] = await load(studio.stream, args.streams, studio_pid)
-    await asyncio.sleep(2)
-    report["fastapi"] = await load(lambda: proxy_stream(proxy_port), args.streams, proxy_pid)
-    report["ratio_studio_over_fastapi"] = {
-        key: round(
-            report["studio"]["completion_ms"][key] / report["fastapi"]["completion_ms"][key], 3
-        )
-        for key in ("p50", "p99")
-        if report["studio"]["completion_ms"][key] and report["fastapi"]["completion_ms"][key]
-    }
+        report[f"concurrency_{concurrency}"] = figures
     return report
 
 
@@ -369,6 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="upstream tokens a second")
     parser.add_argument("--ttft-samples", type=int, default=50)
     parser.add_argument("--redis", action="store_true", help="also publish events to Redis")
+    parser.add_argument("--no-ttft", action="store_true", help="measure only the load runs")
     parser.add_argument("--work-dir", help="where the servers' data and logs go (default: /tmp)")
     args = parser.parse_args(argv)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

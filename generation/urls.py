@@ -14,6 +14,7 @@ urlpatterns = [
     path("<uuid:pk>/stream/", pages.generation_stream, name="stream"),
     path("<uuid:pk>/regenerate/", pages.generation_regenerate, name="regenerate"),
     path("<uuid:pk>/rerun/", pages.generation_rerun, name="rerun"),
+    path("<uuid:pk>/workspace/", pages.generation_workspace, name="workspace"),
     path("<uuid:pk>/cancel/", pages.generation_cancel_view, name="cancel"),
     path("<uuid:pk>/continue/", pages.generation_continue_view, name="continue"),
     path("<uuid:pk>/delete/", history.generation_delete, name="delete"),

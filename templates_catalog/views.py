@@ -138,13 +138,16 @@ def template_page(
     fields: list[TemplateField],
     initial: dict | None = None,
     rerun_of: object | None = None,
+    generation: object | None = None,
 ) -> HttpResponse:
     """A template's page with its form, filled with `initial` when given; with
-    `rerun_of` (a generation of the person's) it says where the values came from."""
+    `rerun_of` (a generation of the person's) it says where the values came from;
+    with `generation` (one of theirs) its answer is shown beside the form."""
     context = {
         "template": template,
         "form": template_form(template, initial=initial, fields=fields),
         "rerun_of": rerun_of,
+        "generation": generation,
         "favourite_ids": favourite_template_ids(request.user) & {template.pk},
     }
     return render(request, "templates_catalog/template_detail.html", context)

@@ -112,3 +112,21 @@ class ScriptedImageProvider(ImageProvider):
             else [png_bytes(64 + index, 48) for index in range(request.count)]
         )
         return ImageResult(images=images, model="scripted-1", filtered=self.filtered)
+
+
+class GatedProvider(ScriptedProvider):
+    """A scripted model that stops after `hold_after` deltas until the test sets
+    `release`: the answer is half written for as long as the test needs."""
+
+    def __init__(self, deltas: list[str], *, hold_after: int, **kwargs) -> None:
+        super().__init__(deltas, **kwargs)
+        self.hold_after = hold_after
+        self.release = threading.Event()
+
+    async def stream(self, request: TextRequest) -> AsyncIterator[TextDelta | TextResult]:
+        sent = 0
+        async for item in super().stream(request):
+            if sent == self.hold_after:
+                await asyncio.to_thread(self.release.wait, 60)
+            sent += 1
+            yield item

@@ -138,6 +138,19 @@ class InProcessEventLog:
         Yields None when nothing happened for `heartbeat` seconds, so that the
         caller can keep the connection alive.
         """
+        async for batch in self.follow_batches(key, after, heartbeat=heartbeat):
+            if batch is None:
+                yield None
+                continue
+            for event in batch:
+                yield event
+
+    async def follow_batches(
+        self, key: str, after: int, *, heartbeat: float
+    ) -> AsyncIterator[list[Event] | None]:
+        """As `follow`, but the events that are there together come as one list
+        (the backlog of a reader that arrives late, a burst), so that a reader
+        can handle them at once."""
         loop = asyncio.get_running_loop()
         while True:
             with self._lock:
@@ -151,10 +164,9 @@ class InProcessEventLog:
                 if not pending and not closed:
                     wake = asyncio.Event()
                     stream.waiters.add((loop, wake))
-            for event in pending:
-                yield resume_within(event, after)
-                after = event.id
             if pending:
+                yield [resume_within(pending[0], after), *pending[1:]]
+                after = pending[-1].id
                 continue
             if closed:
                 return

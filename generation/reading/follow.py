@@ -35,10 +35,26 @@ async def follow_generation(
     A reader that arrives before the run has published anything looks for the
     live log again on every poll, so it joins it as soon as there is one.
     """
+    async for batch in follow_generation_batches(
+        generation_id, after, heartbeat=heartbeat, poll_interval=poll_interval
+    ):
+        if batch is None:
+            yield None
+            continue
+        for event in batch:
+            yield event
+
+
+async def follow_generation_batches(
+    generation_id, after: int, *, heartbeat: float | None = None, poll_interval: float = 1.0
+) -> AsyncIterator[list[Event] | None]:
+    """As `follow_generation`, but the events that are there together come as
+    one list (what a reader that arrives late has to catch up on, a burst), so
+    that a reader can handle them at once."""
     heartbeat = settings.STUDIO_SSE_HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     reader = _Reader(generation_id, after, heartbeat=heartbeat, poll_interval=poll_interval)
-    async for event in reader.events():
-        yield event
+    async for batch in reader.batches():
+        yield batch
 
 
 class _Reader:
@@ -57,19 +73,19 @@ class _Reader:
         self.quiet = 0.0
         self.ended = False
 
-    async def events(self) -> AsyncIterator[Event | None]:
+    async def batches(self) -> AsyncIterator[list[Event] | None]:
         while True:
             if (source := await self._live_log()) is not None:
-                async for event in self._read_live(source):
-                    yield event
+                async for batch in self._read_live(source):
+                    yield batch
                 if self.ended:
                     return
                 # Closed without `done` (the run never started here), expired, or
                 # abandoned: the database has the rest.
                 self.since_database = self.poll_interval
             if self.bus is None or self.since_database >= self.poll_interval:
-                async for event in self._read_database():
-                    yield event
+                if batch := await self._read_database():
+                    yield batch
                 if self.ended:
                     return
             if await self._wait():
@@ -82,28 +98,28 @@ class _Reader:
             return self.bus.mirror
         return None
 
-    async def _read_live(self, source: InProcessEventLog) -> AsyncIterator[Event | None]:
-        async for event in source.follow(self.key, self.after, heartbeat=self.heartbeat):
-            if event is None:
+    async def _read_live(self, source: InProcessEventLog) -> AsyncIterator[list[Event] | None]:
+        async for batch in source.follow_batches(self.key, self.after, heartbeat=self.heartbeat):
+            if batch is None:
                 # Quiet for a while: did the process running it die? Its
                 # generation is then failed in the database, with no `done` here.
                 if await _finished_in_database(self.generation_id):
                     return
                 yield None
                 continue
-            self.after = event.id
-            yield event
-            if event.name is EventName.DONE:
+            self.after = batch[-1].id
+            yield batch
+            if batch[-1].name is EventName.DONE:
                 self.ended = True
                 return
 
-    async def _read_database(self) -> AsyncIterator[Event]:
+    async def _read_database(self) -> list[Event]:
         self.since_database = 0.0
         events, self.ended = await _database_events(self.generation_id, self.after)
-        for event in events:
-            self.after = event.id
+        if events:
+            self.after = events[-1].id
             self.quiet = 0.0
-            yield event
+        return events
 
     async def _wait(self) -> bool:
         """Pause before looking again; True when a keep-alive is due."""

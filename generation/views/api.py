@@ -21,7 +21,7 @@ from generation.images.files import folder_of
 from generation.lifecycle.limits import LimitExceeded
 from generation.models import GeneratedImage, Generation
 from generation.payloads import error_payload, usage_payload
-from generation.reading.streams import event_stream, json_data
+from generation.reading.streams import event_stream, json_frames
 from generation.services import generation_cancel, generation_create
 from studio.api import ApiError, api_response, api_view, json_object
 from studio.sse import event_stream_response, last_event_id
@@ -174,7 +174,7 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
     if _wants_event_stream(request):
         # Start and follow in one round trip: the events from the first, exactly
         # as /events would send them (which a dropped client resumes from).
-        response = event_stream_response(event_stream(generation.pk, 0, json_data))
+        response = event_stream_response(event_stream(generation.pk, 0, json_frames))
         response.status_code = 201
         response["Location"] = url
         response["X-Stream-URL"] = _absolute(request, "api:generation_events", generation)
@@ -213,7 +213,7 @@ async def generation_events(request: HttpRequest, pk) -> HttpResponse:
     if generation is None:
         raise ApiError(404, _("There is no generation with this id."))
     # The stream lets the request's thread and connection go (studio.sse).
-    return event_stream_response(event_stream(generation.pk, last_event_id(request), json_data))
+    return event_stream_response(event_stream(generation.pk, last_event_id(request), json_frames))
 
 
 # Variant in the URL: (the image's field, content type, file extension).

@@ -7,15 +7,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import aget_object_or_404, get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from generation.lifecycle.limits import LimitExceeded
 from generation.models import Generation
-from generation.reading.streams import event_stream, page_data
+from generation.reading.streams import PageStream, event_stream
 from generation.services import generation_cancel, generation_continue, generation_create
-from studio.sse import event_stream_response, last_event_id
+from studio.sse import event_stream_response
 from templates_catalog.forms import (
     form_data_from_inputs,
     labelled_values,
@@ -46,7 +47,10 @@ def _start(
     context = {"template": template, "form": form, "generation": generation}
     if request.htmx:
         response = render(request, "templates_catalog/template_detail.html#workspace", context)
-        return push_url(response, generation.get_absolute_url()) if generation else response
+        if generation is None:
+            return response
+        # The address of what the page now shows: a refresh shows it again.
+        return push_url(response, reverse("generation:workspace", args=[generation.pk]))
     if generation:
         return redirect(generation)
     return render(request, "templates_catalog/template_detail.html", context)
@@ -93,25 +97,39 @@ def generation_continue_view(request: HttpRequest, pk) -> HttpResponse:
         return redirect(previous)
 
 
+def _on_its_template(request: HttpRequest, mine: Generation, **page) -> HttpResponse | None:
+    """The page of the template one of my generations came from, the form filled
+    with its inputs (`page`: what else template_page shows); None when I may no
+    longer use that template."""
+    if mine.template_id is None:
+        return None
+    visible = Template.objects.visible_to(request.user)
+    if (template := visible.filter(pk=mine.template_id).first()) is None:
+        return None
+    fields = list(template.fields.all())
+    inputs = mine.inputs if isinstance(mine.inputs, dict) else {}
+    initial = form_data_from_inputs(inputs, fields)
+    return template_page(request, template, fields=fields, initial=initial, **page)
+
+
 @require_GET
 @login_required
 def generation_rerun(request: HttpRequest, pk) -> HttpResponse:
     """The template's page with the form filled with one of my generations' inputs."""
-    generation = get_object_or_404(
-        Generation.objects.for_user(request.user).select_related("template"), pk=pk
-    )
-    visible = Template.objects.visible_to(request.user)
-    if generation.template_id is None or not visible.filter(pk=generation.template_id).exists():
+    generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    if (response := _on_its_template(request, generation, rerun_of=generation)) is None:
         raise Http404
-    fields = list(generation.template.fields.all())
-    inputs = generation.inputs if isinstance(generation.inputs, dict) else {}
-    return template_page(
-        request,
-        generation.template,
-        fields=fields,
-        initial=form_data_from_inputs(inputs, fields),
-        rerun_of=generation,
-    )
+    return response
+
+
+@require_GET
+@login_required
+def generation_workspace(request: HttpRequest, pk) -> HttpResponse:
+    """A generation where it was started: its template's page, the form filled
+    with its inputs and the answer beside it, still streaming while it runs.
+    The page's address once Generate is pressed, so a refresh keeps the page."""
+    generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    return _on_its_template(request, generation, generation=generation) or redirect(generation)
 
 
 @require_GET
@@ -135,6 +153,7 @@ def generation_detail(request: HttpRequest, pk) -> HttpResponse:
 async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     user = await request.auser()
     generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
-    return event_stream_response(
-        event_stream(generation.pk, last_event_id(request), page_data(generation.pk, request))
-    )
+    # Whatever Last-Event-ID says, the page's stream starts from the beginning:
+    # its first `delta` replaces all the text shown (PageStream).
+    encode = PageStream(generation.pk, request, allowance="allowance" in request.GET)
+    return event_stream_response(event_stream(generation.pk, 0, encode))

@@ -82,19 +82,10 @@
     }
   });
 
-  // The browser's own reconnect resumes with Last-Event-ID and must keep the
-  // text. But when htmx opens a brand-new EventSource (after a fatal error),
-  // the server replays from the start: clear what was shown to avoid doubling.
-  document.addEventListener("htmx:sseOpen", function (event) {
-    var element = event.detail.elt || event.target;
-    var source = event.detail.source;
-    if (element.studioSource && element.studioSource !== source) {
-      element.querySelectorAll("[data-stream-text]").forEach(function (node) {
-        node.textContent = "";
-      });
-    }
-    element.studioSource = source;
-  });
+  // A streaming answer needs nothing here when its connection is made again
+  // (the browser's own retry with Last-Event-ID, or a new EventSource from
+  // htmx): the server's first `delta` on every connection replaces all the
+  // text shown, so nothing is doubled or lost.
 
   // After Generate, focus goes where the person needs it next: the first
   // field to correct, or the answer (brought into view on a phone, where it

@@ -10,12 +10,7 @@ import pytest
 
 from tests.browser.helpers import log_in
 from tests.support.services import IN_CI
-from tests.support.studio_process import (
-    StudioProcess,
-    WorkerProcess,
-    manage,
-    studio_environment,
-)
+from tests.support.studio_process import StudioProcess, WorkerProcess, demo_environment
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -23,7 +18,7 @@ CHROMIUM = "/usr/bin/chromium"
 @pytest.fixture(scope="session")
 def studio_server(tmp_path_factory) -> str:
     data_dir = tmp_path_factory.mktemp("studio")
-    env = studio_environment(
+    env = demo_environment(
         data_dir,
         # Demo mode, as `make demo` serves it (no DEBUG: the studio's own error pages).
         STUDIO_DEMO="true",
@@ -31,8 +26,6 @@ def studio_server(tmp_path_factory) -> str:
         STUDIO_DEMO_TOKENS_PER_SECOND="60",
         STUDIO_DEMO_IMAGE_SECONDS="2.5",
     )
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_demo", "-v0")
     server = StudioProcess(env, data_dir / "daphne.log")
     worker = WorkerProcess(env, data_dir / "worker.log", "browser")
     yield server.url

@@ -54,6 +54,43 @@ def default_tokens(count: int = 100) -> list[str]:
     return [word if number == 0 else f" {word}" for number, word in enumerate(words)]
 
 
+_MARKDOWN_ANSWER = """## Summary
+
+Thank you for taking the time to meet with us last week. We appreciated your
+**thoughtful questions** about the schedule, and we have attached a *revised plan*.
+
+## Next steps
+
+1. Confirm the revised schedule by **Friday**.
+2. Share the budget with the finance team.
+3. Book a follow-up call for the end of the month.
+
+| Item | Owner | Due |
+| --- | --- | --- |
+| Schedule | Sato | Friday |
+| Budget | Kaito | Next week |
+
+> Please let us know if anything needs further adjustment.
+
+```
+plan: revised
+status: ready
+```
+
+- A short list item with a [link](https://example.com/plan)
+- Another item with `inline code`
+
+"""
+
+
+def markdown_tokens(count: int = 100) -> list[str]:
+    """A deterministic Markdown answer of `count` tokens (headings, lists, a table,
+    a quote, code), each token a word with the white space before it."""
+    pieces = re.findall(r"\s*\S+", "\n\n" + _MARKDOWN_ANSWER)
+    tokens = list(itertools.islice(itertools.cycle(pieces), count))
+    return [tokens[0].lstrip(), *tokens[1:]] if tokens else tokens
+
+
 _ERRORS = {
     400: ("invalid_request_error", None, "Invalid request."),
     401: ("invalid_request_error", "invalid_api_key", "Incorrect API key provided."),
@@ -342,9 +379,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, default=100, help="tokens in every answer")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens a second (0: at once)")
     parser.add_argument("--first-token-delay", type=float, default=0.0, help="seconds")
+    parser.add_argument("--markdown", action="store_true", help="answer in Markdown")
     args = parser.parse_args(argv)
     behaviour = Behaviour(
-        tokens=default_tokens(args.tokens),
+        tokens=(markdown_tokens if args.markdown else default_tokens)(args.tokens),
         first_token_delay=args.first_token_delay,
         token_interval=1 / args.rate if args.rate > 0 else 0.0,
     )

@@ -239,11 +239,12 @@ def test_running_generations_renew_their_leases(settings, provider):
 async def read_all(generation_id, after=0, stop_after=None):
     seen = []
     stream = client_events(generation_id, after)
-    async for event in stream:
-        if event is None:
+    async for batch in stream:
+        if batch is None:
             continue
-        seen.append(event)
+        seen.extend(batch)
         if stop_after is not None and len(seen) >= stop_after:
+            seen = seen[:stop_after]
             break
     await stream.aclose()
     return seen

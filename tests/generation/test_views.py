@@ -9,6 +9,8 @@ from django.urls import reverse
 from generation.models import Generation
 from generation.text.runner import runner
 from tests.factories import GenerationFactory, template_with_fields
+from tests.fakes import GatedProvider
+from tests.support.waiting import wait_for, wait_for_runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,8 +42,9 @@ def test_with_htmx_the_answer_region_is_swapped_in_and_the_url_pushed(user_clien
     generation = Generation.objects.get()
     page = response.content.decode()
     assert page.lstrip().startswith('<div id="workspace"')
-    assert f'sse-connect="{reverse("generation:stream", args=[generation.pk])}"' in page
-    assert response["HX-Push-Url"] == generation.get_absolute_url()
+    stream = reverse("generation:stream", args=[generation.pk])
+    assert f'sse-connect="{stream}?allowance=1"' in page  # `done` updates the allowance too
+    assert response["HX-Push-Url"] == reverse("generation:workspace", args=[generation.pk])
     runner.wait(generation.pk, timeout=30)
 
 
@@ -154,3 +157,68 @@ def test_regenerating_inputs_that_no_longer_fit_the_form_shows_the_form_again(us
     assert response.status_code == 200
     assert "This field is required." in response.content.decode()
     assert Generation.objects.count() == 1
+
+
+@pytest.fixture
+def half_written(monkeypatch):
+    """Generations started here stop after their first two deltas until released."""
+    provider = GatedProvider(["## Plan\n\n", "We **will**", " ship.", "\n\nDone."], hold_after=2)
+    monkeypatch.setattr(runner, "provider", provider)
+    yield provider
+    provider.release.set()
+    wait_for_runs()
+
+
+def test_a_refresh_while_it_streams_shows_the_filled_form_and_the_answer_still_streaming(
+    user_client, half_written
+):
+    template = template_with_fields()
+    response = user_client.post(
+        create_url(template),
+        {"recipient": "Ms Sato", "note": "lunch"},
+        headers={"HX-Request": "true"},
+    )
+    generation = Generation.objects.get()
+    wait_for(lambda: Generation.objects.get().output == "## Plan\n\nWe **will**")
+    address = response["HX-Push-Url"]  # where the browser is after Generate
+
+    page = user_client.get(address).content.decode()
+    assert 'name="recipient" value="Ms Sato"' in page  # the form, filled in
+    assert "lunch</textarea>" in page
+    stream = reverse("generation:stream", args=[generation.pk])
+    assert f'sse-connect="{stream}?allowance=1"' in page  # still streaming
+    assert "<h2>Plan</h2>\n<p>We <strong>will</strong></p>" in page  # formatted so far
+    assert " in / " not in page  # no token figures while it runs
+
+    half_written.release.set()
+    runner.wait(generation.pk, timeout=30)
+    generation.refresh_from_db()
+    page = user_client.get(address).content.decode()
+    assert 'name="recipient" value="Ms Sato"' in page
+    assert '<div class="markdown answer"><h2>Plan</h2>' in page
+    assert "sse-connect" not in page
+    assert f"{generation.input_tokens} in / {generation.output_tokens} out" in page
+
+
+def test_the_details_page_shows_token_figures_only_once_finished(user_client, half_written):
+    user_client.post(create_url(template_with_fields()), {"recipient": "Ms Sato"})
+    generation = Generation.objects.get()
+    wait_for(lambda: Generation.objects.get().status == Generation.Status.RUNNING)
+    page = user_client.get(generation.get_absolute_url()).content.decode()
+    assert "0 in / 0 out" not in page
+    assert "<dt>Tokens</dt><dd>—</dd>" in page
+    half_written.release.set()
+    runner.wait(generation.pk, timeout=30)
+    generation.refresh_from_db()
+    page = user_client.get(generation.get_absolute_url()).content.decode()
+    assert f"<dd>{generation.input_tokens} in / {generation.output_tokens} out</dd>" in page
+
+
+def test_a_generation_whose_template_is_gone_opens_on_its_details_page(user_client, user):
+    generation = GenerationFactory(user=user, template=template_with_fields(status="draft"))
+    workspace = reverse("generation:workspace", args=[generation.pk])
+    response = user_client.get(workspace)
+    assert response.status_code == 302
+    assert response["Location"] == generation.get_absolute_url()
+    other = GenerationFactory()
+    assert user_client.get(reverse("generation:workspace", args=[other.pk])).status_code == 404

@@ -89,6 +89,15 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+def demo_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
+    """The environment of the demo as `make demo` runs it (a fresh SQLite
+    database in `data_dir`, migrated, with the demo data), and `overrides`."""
+    env = studio_environment(data_dir, **overrides)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "load_demo", "-v0")
+    return env
+
+
 def prepare(env: dict[str, str]) -> str:
     """Migrate, create the user and template; return an API token."""
     manage(env, "migrate", "--noinput", "-v0")
