@@ -131,20 +131,28 @@ def check(page, name: str) -> None:
     assert found == [], f"{name} at {width} px: {found}"
 
 
-def test_browsing_pages(visitor):
-    page = visitor
-    for name, path in [
-        ("home", "/"),
-        ("catalogue", "/templates/"),
-        ("search", "/templates/?q=" + "お詫び"),
-        ("category", "/categories/business-email/"),
-        ("template-form", TEXT_TEMPLATE),
-        ("template-sample", TEXT_TEMPLATE + "?sample=1"),
-        ("image-template-form", IMAGE_TEMPLATE),
-        ("api-tokens", "/accounts/tokens/"),
-    ]:
+def check_pages(page, pages: list[tuple[str, str]]) -> None:
+    """Open each (name, path) and check it."""
+    for name, path in pages:
         page.goto(path)
         check(page, name)
+
+
+def test_browsing_pages(visitor):
+    page = visitor
+    check_pages(
+        page,
+        [
+            ("home", "/"),
+            ("catalogue", "/templates/"),
+            ("search", "/templates/?q=" + "お詫び"),
+            ("category", "/categories/business-email/"),
+            ("template-form", TEXT_TEMPLATE),
+            ("template-sample", TEXT_TEMPLATE + "?sample=1"),
+            ("image-template-form", IMAGE_TEMPLATE),
+            ("api-tokens", "/accounts/tokens/"),
+        ],
+    )
 
 
 def test_a_text_answer_streaming_and_finished_then_history_and_usage(visitor):
@@ -156,13 +164,14 @@ def test_a_text_answer_streaming_and_finished_then_history_and_usage(visitor):
     page.wait_for_selector(".markdown.answer", timeout=60_000)
     check(page, "answer-finished")
     detail = page.url
-    for name, path in [
-        ("history", "/generations/"),
-        ("history-detail", detail),
-        ("usage", "/generations/usage/"),
-    ]:
-        page.goto(path)
-        check(page, name)
+    check_pages(
+        page,
+        [
+            ("history", "/generations/"),
+            ("history-detail", detail),
+            ("usage", "/generations/usage/"),
+        ],
+    )
 
 
 def test_an_image_answer_and_its_gallery(visitor):
@@ -181,25 +190,27 @@ def test_dark_mode_reads_as_well(dark_visitor):
     page.click("form.generate-form button[type=submit]")
     page.wait_for_selector(".markdown.answer", timeout=60_000)
     check(page, "answer-finished")
-    for name, path in [
-        ("home", "/"),
-        ("catalogue", "/templates/"),
-        ("usage", "/generations/usage/"),
-    ]:
-        page.goto(path)
-        check(page, name)
+    check_pages(
+        page,
+        [
+            ("home", "/"),
+            ("catalogue", "/templates/"),
+            ("usage", "/generations/usage/"),
+        ],
+    )
 
 
 def test_pages_before_logging_in(stranger):
     page = stranger
-    for name, path in [
-        ("visitor-home", "/"),
-        ("visitor-template", TEXT_TEMPLATE),
-        ("login", "/accounts/login/"),
-        ("signup", "/accounts/signup/"),
-    ]:
-        page.goto(path)
-        check(page, name)
+    check_pages(
+        page,
+        [
+            ("visitor-home", "/"),
+            ("visitor-template", TEXT_TEMPLATE),
+            ("login", "/accounts/login/"),
+            ("signup", "/accounts/signup/"),
+        ],
+    )
     # A mistyped address: the studio's own page, in Japanese, with a way back.
     page.problems.clear()
     response = page.goto("/t/no-such-template/")
