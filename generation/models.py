@@ -68,6 +68,14 @@ class Generation(models.Model):
         _("kind"), max_length=10, choices=Template.Kind, default=Template.Kind.TEXT
     )
     language = models.CharField(_("language"), max_length=10)
+    # How the answer is shown and copied, as the template said when it started
+    # (staff may change the template's format later; this answer stays as asked).
+    answer_format = models.CharField(
+        _("answer format"),
+        max_length=10,
+        choices=Template.AnswerFormat,
+        default=Template.AnswerFormat.MARKDOWN,
+    )
     inputs = models.JSONField(_("inputs"), default=dict)
     system_prompt = models.TextField(_("system prompt"), blank=True)
     prompt = models.TextField(_("prompt"))
@@ -157,6 +165,11 @@ class Generation(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status not in self.UNFINISHED
+
+    @property
+    def is_plain_text(self) -> bool:
+        """Whether the answer is shown and copied as written, not as Markdown."""
+        return self.answer_format == Template.AnswerFormat.PLAIN
 
     @property
     def time_to_first_token(self) -> float | None:

@@ -7,7 +7,9 @@ the browser fetch anything.
 
 `MarkdownStream` renders an answer while it is being written, with the same
 parser and the same cleaning, so that what the page shows as it streams is
-what it shows when the answer is finished.
+what it shows when the answer is finished. A plain-text answer (an email, a
+letter: templates_catalog's answer format) is not parsed at all: `PlainStream`
+only escapes it, and the page keeps its line breaks with CSS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 import nh3
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -68,6 +71,12 @@ def _clean(html: str) -> str:
 
 def render_markdown(text: str) -> SafeString:
     return mark_safe(_clean(_markdown.render(text)))  # noqa: S308  (cleaned by nh3)
+
+
+def render_plain(text: str) -> SafeString:
+    """A plain-text answer as HTML: escaped, every line break a LF (as the
+    parser reads CR LF), for an element that keeps white space (.plain-text)."""
+    return escape(_LINE_BREAK.sub("\n", text))
 
 
 def _render_tokens(tokens: list[Token], env: dict) -> str:
@@ -278,3 +287,36 @@ def _commit_point(tokens: list[Token], text: str) -> tuple[int, int]:
         if settled:
             return index, sum(len(line) + 1 for line in lines[:line_number])
     return 0, 0
+
+
+class PlainStream:
+    """A plain-text answer while it grows: every delta is escaped and final at
+    once (there is no tail to render again), with line breaks as the finished
+    page has them. It offers MarkdownStream's interface to PageStream."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+        # Whether the text sent so far ends with a CR: a LF that follows is the
+        # second half of a CR LF, one line break already shown.
+        self._after_cr = False
+
+    def feed(self, text: str) -> None:
+        self._pending += text
+
+    @property
+    def tail_length(self) -> int:
+        return 0
+
+    def needs_parse(self) -> bool:
+        return False
+
+    def update(self, *, final: bool = False) -> StreamUpdate | None:
+        """The escaped text fed since the last update; None when there is none.
+        Nothing is ever held back, so `final` changes nothing."""
+        text, self._pending = self._pending, ""
+        if not text:
+            return None
+        if self._after_cr and text.startswith("\n"):
+            text = text[1:]
+        self._after_cr = text.endswith("\r")
+        return StreamUpdate(render_plain(text), "") if text else None

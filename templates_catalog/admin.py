@@ -127,7 +127,7 @@ class TemplateAdmin(TranslationAdmin):
     form = LineEndingsForm
     inlines = (TemplateFieldInline,)
     list_display = ("title", "category", "kind", "status", "order", "updated_at")
-    list_filter = ("status", "kind", "tier", "category")
+    list_filter = ("status", "kind", "tier", "answer_format", "category")
     list_editable = ("status", "order")
     list_select_related = ("category",)
     search_fields = (
@@ -157,7 +157,14 @@ class TemplateAdmin(TranslationAdmin):
         (_("Description"), {"fields": ("description",)}),
         (
             _("Prompt"),
-            {"fields": ("system_prompt", "prompt_body", ("preview_link", "test_run_link"))},
+            {
+                "fields": (
+                    "system_prompt",
+                    "prompt_body",
+                    "answer_format",
+                    ("preview_link", "test_run_link"),
+                )
+            },
         ),
         (_("Sample inputs"), {"fields": ("sample_inputs", "sample_answer")}),
         (_("Versions"), {"fields": ("version_history",)}),

@@ -51,6 +51,7 @@ def template_payload(template: Template) -> dict[str, Any]:
         "title": template.title,
         "description": template.description,
         "kind": template.kind,
+        "answer_format": template.answer_format,
         "category": template.category.slug,
         "fields": [field_payload(field) for field in template.fields.all()],
     }

@@ -62,11 +62,14 @@ def _field_document(field: TemplateField) -> dict[str, Any]:
 
 
 def template_document(template: Template, fields: Iterable[TemplateField]) -> dict[str, Any]:
-    """One template as the catalogue format has it (the README's keys, in its order)."""
+    """One template as the catalogue format has it (the README's keys, in its order;
+    the answer format only when it is not Markdown, as hand-written files have it)."""
+    own_format = template.answer_format != Template.AnswerFormat.MARKDOWN
     data: dict[str, Any] = {
         "slug": template.slug,
         "kind": template.kind,
         "tier": template.tier,
+        **({"answer_format": template.answer_format} if own_format else {}),
         "status": template.status,
         "order": template.order,
         **{f"tags_{lang}": template.tags_in(lang) for lang in LANGS},

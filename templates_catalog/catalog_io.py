@@ -39,6 +39,7 @@ TEMPLATE_KEYS = {
     "slug",
     "kind",
     "tier",
+    "answer_format",
     "order",
     "status",
     "tags_ja",
@@ -196,6 +197,19 @@ def import_category_file(data: Any, *, source: str, report: ImportReport, user=N
         _import_template(where, raw, category, report, user=user, digests=digests)
 
 
+def _answer_format(where: str, value: Any) -> str:
+    """The template's answer format; absent means Markdown. Anything else is
+    refused here, before the template is saved, naming what is allowed."""
+    if value is None:
+        return Template.AnswerFormat.MARKDOWN
+    allowed = " or ".join(Template.AnswerFormat.values)
+    if value not in Template.AnswerFormat.values:
+        raise CatalogError(
+            f"{where}.answer_format: {value!r} is not an answer format; use {allowed}"
+        )
+    return value
+
+
 def _source_digest(category: Category, raw: dict[str, Any]) -> str:
     """The digest of a template's document as imported (with its category's slug)."""
     canonical = json.dumps(
@@ -235,6 +249,7 @@ def _import_template(
     template.kind = raw.get("kind", Template.Kind.TEXT)
     template.status = raw.get("status", Template.Status.PUBLISHED)
     template.tier = raw.get("tier", Template.Tier.STANDARD)
+    template.answer_format = _answer_format(where, raw.get("answer_format"))
     template.order = raw.get("order", 0)
     for lang in LANGS:
         tags = raw.get(f"tags_{lang}") or []

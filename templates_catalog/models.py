@@ -68,6 +68,15 @@ class Template(models.Model):
         STANDARD = "standard", _("Standard")
         ADVANCED = "advanced", _("Advanced")
 
+    class AnswerFormat(models.TextChoices):
+        """What the answer is written as: Markdown (reports, plans: headings,
+        lists and tables, shown formatted) or plain text (emails, letters,
+        messages: pasted as they are, so the model is asked for no Markdown and
+        the answer is shown and copied as written)."""
+
+        MARKDOWN = "markdown", _("Markdown (headings, lists, tables)")
+        PLAIN = "plain", _("Plain text, ready to paste")
+
     slug = models.SlugField(_("slug"), unique=True)
     category = models.ForeignKey(
         Category, on_delete=models.PROTECT, related_name="templates", verbose_name=_("category")
@@ -80,6 +89,16 @@ class Template(models.Model):
         choices=Tier,
         default=Tier.STANDARD,
         help_text=_("Advanced templates run on the provider's stronger model."),
+    )
+    answer_format = models.CharField(
+        _("answer format"),
+        max_length=10,
+        choices=AnswerFormat,
+        default=AnswerFormat.MARKDOWN,
+        help_text=_(
+            "Plain text for emails, letters and messages: the model is asked not to use "
+            "Markdown, and the answer is shown and copied exactly as written."
+        ),
     )
     order = models.PositiveIntegerField(_("sort order"), default=0)
     title = models.CharField(_("title"), max_length=200)

@@ -23,6 +23,15 @@ from templates_catalog.prompting import (
 from templates_catalog.versions import template_version_current
 
 COPY_SUFFIXES = {"ja": "（コピー）", "en": " (copy)"}
+# The last line of a plain-text template's prompt, in the prompt's language:
+# what the person pastes into a mail or a chat shows Markdown as stray marks.
+PLAIN_TEXT_INSTRUCTIONS = {
+    "ja": (
+        "Markdown記法（**や#、表）は使わず、"
+        "そのまま貼り付けられるプレーンテキストで書いてください。"
+    ),
+    "en": "Write plain text ready to paste: no Markdown (no ** or #, no tables).",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +48,21 @@ def template_render_prompt(
     language: str,
     fields: list[TemplateField] | None = None,
 ) -> RenderedPrompt:
-    """Render the template's system prompt and body in `language` (falling back to Japanese)."""
+    """Render the template's system prompt and body in `language` (falling back to
+    Japanese); a plain-text template's body ends with the line that asks for no Markdown."""
     fields = fields if fields is not None else list(template.fields.all())
     values = prompt_values(inputs, fields, language)
     with translation.override(language):
         system_source, body_source = template.system_prompt, template.prompt_body
+    prompt = render_prompt(body_source, values)
+    if template.answer_format == Template.AnswerFormat.PLAIN:
+        # In the body's own language: one missing in `language` falls back to Japanese.
+        own = (getattr(template, f"prompt_body_{language}", "") or "").strip()
+        body_language = language if own and language in PLAIN_TEXT_INSTRUCTIONS else "ja"
+        prompt = f"{prompt}\n\n{PLAIN_TEXT_INSTRUCTIONS[body_language]}"
     return RenderedPrompt(
         system=render_prompt(system_source or "", values),
-        prompt=render_prompt(body_source, values),
+        prompt=prompt,
         language=language,
     )
 

@@ -1,8 +1,8 @@
 """Template versions: what a template was when a generation used it.
 
 A version is a snapshot of everything that shapes a generation (kind, tier,
-the texts and prompts in every language, the fields with their types, labels,
-limits and choices) and a digest of it. The writers of the catalogue (admin,
+answer format, the texts and prompts in every language, the fields with their
+types, labels, limits and choices) and a digest of it. The writers of the catalogue (admin,
 import, duplicate) record one after each save; a generation records the one
 it ran with, so that its page can say "version 3" after staff changed the
 template. Sort order, status, tags and sample inputs are left out: they do
@@ -74,6 +74,11 @@ def template_snapshot(*, template: Template, fields: Iterable[TemplateField]) ->
     """Everything about `template` and its `fields` that shapes a generation, as JSON."""
     ordered = sorted(fields, key=lambda field: (field.order, field.pk or 0))
     snapshot: dict[str, Any] = {"kind": template.kind, "tier": template.tier}
+    # A plain-text template's prompt ends with a line of its own, and its answer
+    # is shown differently: a new version. Markdown, the default, is left out,
+    # so that versions recorded before templates had a format keep their digest.
+    if template.answer_format != Template.AnswerFormat.MARKDOWN:
+        snapshot["answer_format"] = template.answer_format
     for name in TEMPLATE_TEXTS:
         snapshot[name] = _translated(template, name)
     snapshot["fields"] = [_field_snapshot(field) for field in ordered]
@@ -126,6 +131,7 @@ def _label(name: str) -> str:
     labels = {
         "kind": _("kind"),
         "tier": _("model tier"),
+        "answer_format": _("answer format"),
         "title": _("title"),
         "description": _("description"),
         "system_prompt": _("system prompt"),
@@ -164,7 +170,7 @@ def version_changes(previous: dict[str, Any] | None, snapshot: dict[str, Any]) -
     """What changed from the `previous` snapshot to `snapshot`, in a few words each."""
     if previous is None:
         return [_("first version")]
-    changes = _changed_keys(previous, snapshot, ("kind", "tier", *TEMPLATE_TEXTS))
+    changes = _changed_keys(previous, snapshot, ("kind", "tier", "answer_format", *TEMPLATE_TEXTS))
     before = {field["name"]: field for field in previous.get("fields", [])}
     after = {field["name"]: field for field in snapshot.get("fields", [])}
     added = [name for name in after if name not in before]

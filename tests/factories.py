@@ -191,6 +191,7 @@ def template_admin_data(template: Template, **changes) -> dict[str, str]:
         "kind": template.kind,
         "status": template.status,
         "tier": template.tier,
+        "answer_format": template.answer_format,
         "order": str(template.order),
         "tags_ja": template.tags_ja or "",
         "tags_en": template.tags_en or "",

@@ -23,7 +23,7 @@ from generation.lifecycle.delivery import (
 )
 from generation.models import Generation
 from generation.reading.follow import follow_generation_batches
-from generation.rendering import MarkdownStream, StreamUpdate
+from generation.rendering import MarkdownStream, PlainStream, StreamUpdate
 from generation.text.runner import runner
 from studio.sse import sse_comment, sse_event, sse_retry
 
@@ -90,8 +90,8 @@ PARSE_CHARACTERS = 10_000
 
 class PageStream:
     """The page's encoding, for one connection: the answer as HTML rendered from
-    its Markdown as it arrives, and rendered fragments for the other events, in
-    the language of the page that asked.
+    its Markdown as it arrives (escaped text, for a `plain` answer), and rendered
+    fragments for the other events, in the language of the page that asked.
 
     A `delta` carries the tail of the answer (it replaces the one shown) and,
     out of band, the blocks that became final (appended after the ones shown).
@@ -103,12 +103,20 @@ class PageStream:
     the person's plan still allows (for the form beside the answer).
     """
 
-    def __init__(self, generation_id, request: HttpRequest, *, allowance: bool = False) -> None:
+    def __init__(
+        self,
+        generation_id,
+        request: HttpRequest,
+        *,
+        allowance: bool = False,
+        plain: bool = False,
+    ) -> None:
         self.generation_id = generation_id
         self.request = request
         self.allowance = allowance
         self.language = translation.get_language()
-        self.markdown = MarkdownStream()
+        # The answer as the page shows it: Markdown rendered, or plain text escaped.
+        self.answer: MarkdownStream | PlainStream = PlainStream() if plain else MarkdownStream()
         self.shown = False  # whether this connection has sent the answer's text yet
         self.text_id = 0  # the id of the last delta fed
         self.clock = time.monotonic
@@ -118,7 +126,7 @@ class PageStream:
         frames = []
         for event in events:
             if event.name is EventName.DELTA:
-                self.markdown.feed(event.data["text"])
+                self.answer.feed(event.data["text"])
                 self.text_id = event.id
                 continue
             # All the text first: the answer shown before `done` is exactly the
@@ -132,13 +140,13 @@ class PageStream:
     def _text_frame(self, *, wait: bool) -> bytes:
         """A `delta` with what changed in the answer since the last one, if anything."""
         now = self.clock()
-        if not self.shown or self.markdown.needs_parse():
-            interval = PARSE_INTERVAL + self.markdown.tail_length / PARSE_CHARACTERS
+        if not self.shown or self.answer.needs_parse():
+            interval = PARSE_INTERVAL + self.answer.tail_length / PARSE_CHARACTERS
             if self.shown and wait and now - self.parsed_at < interval:
                 return b""
             self.parsed_at = now
         # Nothing is held back past a quiet moment or another event (`done`).
-        update = self.markdown.update(final=not (self.shown and wait))
+        update = self.answer.update(final=not (self.shown and wait))
         if update is None:
             return b""
         html = self._text_html(update)

@@ -5,14 +5,17 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 
 from generation.lifecycle.limits import Allowance, allowance_of, plan_of
-from generation.rendering import render_markdown
+from generation.rendering import render_markdown, render_plain
 
 register = template.Library()
 
 
-@register.filter(name="markdown")
-def markdown_filter(text: str) -> SafeString:
-    return render_markdown(text or "")
+@register.filter
+def answer_html(generation) -> SafeString:
+    """A generation's answer as the page shows it: Markdown rendered, or a
+    plain-text answer (an email, a letter) escaped, its lines kept by CSS."""
+    text = generation.output or ""
+    return render_plain(text) if generation.is_plain_text else render_markdown(text)
 
 
 @register.filter

@@ -97,6 +97,7 @@ def generation_payload(request: HttpRequest, generation: Generation) -> dict[str
         "template": generation.template.slug if generation.template else None,
         "kind": generation.kind,
         "status": generation.status,
+        "answer_format": generation.answer_format,
         "output": generation.output,
         "finish_reason": generation.finish_reason,
         "usage": usage_payload(generation),

@@ -152,8 +152,15 @@ def generation_detail(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
     user = await request.auser()
-    generation = await aget_object_or_404(Generation.objects.for_user(user).only("pk"), pk=pk)
+    generation = await aget_object_or_404(
+        Generation.objects.for_user(user).only("pk", "answer_format"), pk=pk
+    )
     # Whatever Last-Event-ID says, the page's stream starts from the beginning:
     # its first `delta` replaces all the text shown (PageStream).
-    encode = PageStream(generation.pk, request, allowance="allowance" in request.GET)
+    encode = PageStream(
+        generation.pk,
+        request,
+        allowance="allowance" in request.GET,
+        plain=generation.is_plain_text,
+    )
     return event_stream_response(event_stream(generation.pk, 0, encode))

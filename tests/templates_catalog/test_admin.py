@@ -27,6 +27,7 @@ def template_post_data(category, *, body_en, fields, slug="new-template", **extr
         "kind": "text",
         "status": "published",
         "tier": "standard",
+        "answer_format": "markdown",
         "order": 0,
         "tags_ja": "",
         "tags_en": "",

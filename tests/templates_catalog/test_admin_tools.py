@@ -262,6 +262,12 @@ BAD_UPLOADS = [
         b'category: {slug: x, name_ja: "x", name_en: "x"}\ntemplates:\n  - {slug: t, title_ja: "a\\x07b"}\n',
         "control.yaml: templates[0].title_ja contains a control character",
     ),
+    (
+        "format.yaml",
+        GOOD.replace("    title_ja:", "    answer_format: html\n    title_ja:").encode(),
+        "format.yaml: templates[1] (thanks).answer_format: 'html' is not an answer format; "
+        "use markdown or plain",
+    ),
     ("big.yaml", b"#" * (5 * 1024 * 1024 + 1), "The file is larger than 5 MB"),
     ("letters.txt", GOOD.encode(), "Upload a .yaml, .yml or .json file."),
 ]
