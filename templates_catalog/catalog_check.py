@@ -1,20 +1,34 @@
 """The catalogue check: every template rendered with its sample inputs through
 the real form and prompt sandbox, in every language, and what people would
 trip over reported: placeholders without fields, fields never used, missing
-translations and samples, too few fields, and near-duplicate templates.
+translations and samples, too few fields, choices that read badly, near-duplicate
+templates and sample answers copied from another template, and sample answers
+that do not keep to their template (Markdown in a plain-text one, a heading or a
+length limit of the prompt's output format: templates_catalog.catalog_answers).
 
 `manage.py check_catalog` runs it over the database or over catalogue files.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import combinations
 
 from django.conf import settings
 from django.utils import translation
 
+from templates_catalog.catalog_answers import (
+    limit_problems,
+    markdown_in_text,
+    markdown_requests,
+    missing_headings,
+    wrong_counts,
+)
+from templates_catalog.choices import ChoiceParseError, parse_choices
 from templates_catalog.forms import (
     form_data_from_inputs,
     prompt_values,
@@ -38,6 +52,13 @@ MIN_FIELDS = 2
 # Two templates whose English prompts share this much (Jaccard of word
 # trigrams, field names and Jinja tags left out) do the same thing.
 NEAR_DUPLICATE = 0.5
+# Two sample answers sharing this much (Jaccard of word trigrams in English, of
+# character 4-grams in Japanese, field tags left out) are one answer copied.
+COPIED_ANSWER = 0.6
+SKETCH = 64
+# Answers shorter than this (in shingles: a few sentences) may well agree by
+# chance ("Thank you for your order."); only longer ones are compared.
+COPIED_ANSWER_MIN_SHINGLES = 40
 # Image templates' parameters, read by the image pipeline rather than the prompt
 # (generation.images.attempts.image_request).
 IMAGE_PARAMETERS = frozenset({"aspect_ratio", "count", "negative_prompt"})
@@ -61,6 +82,7 @@ def check_templates(templates: Iterable[Template]) -> list[Problem]:
     for template in templates:
         problems += _check_template(template, list(template.fields.all()))
     problems += _near_duplicates(templates)
+    problems += _copied_answers(templates)
     return sorted(problems)
 
 
@@ -73,6 +95,9 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
 
     if len(fields) < MIN_FIELDS:
         report(f"has {len(fields)} field(s); a template needs at least {MIN_FIELDS}")
+    for field in fields:
+        for message in _choice_problems(field):
+            report(f"field “{field.name}” {message}")
     names = {field.name for field in fields}
     for language in LANGUAGES:
         for attribute in ("title", "description", "prompt_body"):
@@ -104,6 +129,8 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
             report(f"field “{name}” is never used in the {language} prompt")
         if not unknown:
             problems += _render_sample(template, fields, language)
+        if template.answer_format == Template.AnswerFormat.PLAIN:
+            problems += _plain_prompt_problems(template, language)
     problems += [
         Problem(template.slug, f"{problem} (with the longest inputs the form accepts)")
         for problem in template_prompt_budget_problems(template=template, fields=fields)
@@ -131,7 +158,7 @@ def _render_sample(template: Template, fields: list[TemplateField], language: st
             )
         except (PromptRenderError, PromptSyntaxError) as exc:
             return [Problem(slug, f"the {language} prompt does not render: {exc}")]
-        answer_problem = _sample_answer_problem(template, stored_inputs(form), fields, language)
+        answer, answer_problem = _sample_answer(template, stored_inputs(form), fields, language)
         if answer_problem:
             return [Problem(slug, answer_problem)]
     if not rendered.prompt.strip():
@@ -139,21 +166,70 @@ def _render_sample(template: Template, fields: list[TemplateField], language: st
     missing = [name for name in sample if name not in {field.name for field in fields}]
     if missing:
         return [Problem(slug, f"the {language} sample names unknown fields: {', '.join(missing)}")]
-    return []
+    return [
+        Problem(slug, f"the {language} sample answer {message}")
+        for message in _answer_problems(template, rendered.prompt, answer)
+    ]
 
 
-def _sample_answer_problem(
+def _sample_answer(
     template: Template, inputs: dict, fields: list[TemplateField], language: str
-) -> str:
-    """What is wrong with the template's sample answer in `language`, or ''."""
+) -> tuple[str, str]:
+    """The template's sample answer in `language` rendered with `inputs`, and what
+    is wrong with it ('' when nothing)."""
     source = getattr(template, f"sample_answer_{language}") or ""
     if not source.strip():
-        return f"has no {language} sample answer"
+        return "", f"has no {language} sample answer"
     try:
-        render_prompt(source, prompt_values(inputs, fields, language))
+        return render_prompt(source, prompt_values(inputs, fields, language)), ""
     except (PromptRenderError, PromptSyntaxError) as exc:
-        return f"the {language} sample answer does not render: {exc}"
-    return ""
+        return "", f"the {language} sample answer does not render: {exc}"
+
+
+def _answer_problems(template: Template, prompt: str, answer: str) -> list[str]:
+    """How a rendered sample answer strays from what its rendered prompt asks."""
+    problems = []
+    if template.answer_format == Template.AnswerFormat.PLAIN:
+        problems += [
+            f"of a plain-text template uses Markdown: {m}" for m in markdown_in_text(answer)
+        ]
+    problems += [
+        f"lacks the heading “{heading}” that the prompt's output format states"
+        for heading in missing_headings(prompt, answer)
+    ]
+    problems += [f"breaks a length limit: {problem}" for problem in limit_problems(prompt, answer)]
+    problems += [f"states a wrong count: {problem}" for problem in wrong_counts(answer)]
+    return problems
+
+
+def _plain_prompt_problems(template: Template, language: str) -> list[Problem]:
+    """A plain-text template's own prompts asking for Markdown (the line the
+    studio appends asks for plain text; these would contradict it)."""
+    problems = []
+    for attribute, name in (("system_prompt", "system prompt"), ("prompt_body", "prompt")):
+        source = getattr(template, f"{attribute}_{language}") or ""
+        problems += [
+            Problem(template.slug, f"the {language} {name} of a plain-text template {request}")
+            for request in markdown_requests(source)
+        ]
+    return problems
+
+
+def _choice_problems(field: TemplateField) -> list[str]:
+    """English choice labels that start in lower case (an iPhone-style name
+    aside), and a drop-down or radio buttons with only one choice."""
+    try:
+        pairs = parse_choices(getattr(field, "choices_en", "") or "")
+    except ChoiceParseError:
+        return []  # refused where the field is saved
+    problems = [
+        f"has an English choice label that starts in lower case: “{label}”"
+        for _value, label in pairs
+        if label[:1].islower() and not label[1:2].isupper()
+    ]
+    if field.type in (TemplateField.Type.SELECT, TemplateField.Type.RADIO) and len(pairs) == 1:
+        problems.append("offers only one choice")
+    return problems
 
 
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:
@@ -191,6 +267,58 @@ def _near_duplicates(templates: list[Template]) -> list[Problem]:
                         other_slug,
                         f"its prompt is a near-duplicate of {slug}'s "
                         f"({similarity:.0%} of their word sequences in common)",
+                    )
+                )
+    return problems
+
+
+def _answer_shingles(text: str, language: str) -> frozenset:
+    """What two sample answers are compared by: English word trigrams, Japanese
+    character 4-grams (it has no spaces between words), field tags left out."""
+    text = _TAG.sub(" ", text).lower()
+    if language != "ja":
+        words = _WORD.findall(text)
+        return frozenset(zip(words, words[1:], words[2:], strict=False))
+    letters = "".join(_WORD.findall(text))
+    return frozenset(letters[i : i + 4] for i in range(len(letters) - 3))
+
+
+def _copied_answers(templates: list[Template]) -> list[Problem]:
+    """Sample answers that are (nearly) another template's: an answer written
+    for one template and pasted into another, where it answers the wrong form.
+
+    Comparing every pair would take half a minute for the catalogue: only pairs
+    whose sketches (each answer's SKETCH smallest shingle hashes) share a
+    quarter of their hashes, far fewer than copies do, are compared in full."""
+    problems = []
+    for language in LANGUAGES:
+        shingled = [
+            _answer_shingles(getattr(t, f"sample_answer_{language}") or "", language)
+            for t in templates
+        ]
+        holders: dict[int, list[int]] = defaultdict(list)
+        for index, shingles in enumerate(shingled):
+            if len(shingles) < COPIED_ANSWER_MIN_SHINGLES:
+                continue
+            for value in heapq.nsmallest(SKETCH, map(hash, shingles)):
+                holders[value].append(index)
+        shared = Counter(
+            pair
+            for group in holders.values()
+            if 1 < len(group) <= SKETCH  # a phrase in many answers tells nothing
+            for pair in combinations(group, 2)
+        )
+        for (first, second), count in sorted(shared.items()):
+            if count < SKETCH // 4:
+                continue
+            mine, theirs = shingled[first], shingled[second]
+            similarity = len(mine & theirs) / len(mine | theirs)
+            if similarity >= COPIED_ANSWER:
+                problems.append(
+                    Problem(
+                        templates[second].slug,
+                        f"its {language} sample answer is a copy of {templates[first].slug}'s "
+                        f"({similarity:.0%} in common)",
                     )
                 )
     return problems
