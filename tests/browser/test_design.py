@@ -161,7 +161,7 @@ def test_a_text_answer_streaming_and_finished_then_history_and_usage(visitor):
     page.click("form.generate-form button[type=submit]")
     wait_until(page, "document.querySelector('[data-stream-text]')?.textContent.length > 80")
     check(page, "answer-streaming")
-    page.wait_for_selector(".markdown.answer", timeout=60_000)
+    page.wait_for_selector(".answer", timeout=60_000)
     check(page, "answer-finished")
     detail = page.url
     check_pages(
@@ -188,7 +188,7 @@ def test_dark_mode_reads_as_well(dark_visitor):
     page.goto(TEXT_TEMPLATE + "?sample=1")
     check(page, "template-sample")
     page.click("form.generate-form button[type=submit]")
-    page.wait_for_selector(".markdown.answer", timeout=60_000)
+    page.wait_for_selector(".answer", timeout=60_000)
     check(page, "answer-finished")
     check_pages(
         page,

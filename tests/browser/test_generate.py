@@ -13,9 +13,10 @@ from tests.support.studio_process import StudioProcess, demo_environment
 
 pytestmark = [pytest.mark.browser]
 
+# An email: a plain-text template, shown as written (templates_catalog's answer format).
 TEMPLATE = "/t/thank-you-email-after-meeting/"
 STREAM_TEXT = "[data-stream-text]"
-ANSWER = ".markdown.answer"
+ANSWER = ".answer"
 
 
 def start_generation(page, **overrides: str) -> None:
@@ -221,6 +222,31 @@ def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
     assert copied.startswith("(A sample answer from the offline demo model")
     assert "Subject: Thank you for your time" in copied
     assert "Copy Corp" in copied
+
+
+def test_a_plain_text_answer_keeps_its_lines_as_it_streams_and_copy_gives_exactly_them(
+    logged_in,
+):
+    page = logged_in
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    start_generation(page, client_company="Plain Lines Ltd")
+    # While it is written: the email's own lines, blank ones too, and no Markdown made HTML.
+    wait_until(
+        page, f"document.querySelector('{STREAM_TEXT}.plain-text')?.innerText.includes('Dear')"
+    )
+    streaming = page.inner_text(STREAM_TEXT)
+    assert "\n\nSubject: Thank you for your time" in streaming
+    assert page.locator(f"{STREAM_TEXT} :is(p, br, li, h2, strong)").count() == 0
+    page.wait_for_selector(".plain-text.answer", timeout=30_000)
+    shown = page.inner_text(".plain-text.answer")
+    page.click("[data-copy-from]")
+    page.wait_for_selector("[data-copied]")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == shown  # what is pasted is what was read
+    assert "Plain Lines Ltd" in copied
+    assert "**" not in copied
+    assert "\n- " not in copied
+    assert page.errors == []
 
 
 def test_an_image_job_shows_its_progress_then_the_gallery(logged_in):
