@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -109,8 +110,20 @@ def _markdown_section(generation: Generation, language: str) -> str:
     lines += [f"- {label}: {value}" for label, value in facts]
     lines += ["", "### " + _("Inputs"), ""]
     lines += [f"- **{label}**: {_indented(value) or '—'}" for label, value in inputs] or ["—"]
-    lines += ["", "### " + _("Answer"), "", generation.output.strip() or "—", "", "---", ""]
+    answer = generation.output.strip() or "—"
+    if generation.is_plain_text and generation.output.strip():
+        answer = _fenced(answer)
+    lines += ["", "### " + _("Answer"), "", answer, "", "---", ""]
     return "\n".join(lines)
+
+
+def _fenced(text: str) -> str:
+    """A plain-text answer (an email, a letter) as a code block, so that a
+    Markdown viewer shows its lines as written and reads no `#` or `**` in it;
+    the fence is longer than any run of backticks in the text."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _markdown_head() -> str:

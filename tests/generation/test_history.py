@@ -447,6 +447,16 @@ def test_markdown_export_has_a_section_per_generation_with_inputs_and_output(use
 
 
 @pytest.mark.django_db(transaction=True)
+def test_markdown_export_keeps_a_plain_text_answer_as_written_in_a_code_block(user_client, user):
+    email = "Subject: Thanks\n\n# not a heading, **not bold**\nRun ```this```\nKen"
+    made(user, answer_format="plain", output=email)
+    made(user, output="## A report")
+    body = streamed(user_client.get(EXPORT, {"format": "md"}))
+    assert f"````text\n{email}\n````" in body  # fenced past the backticks in the text
+    assert "\n## A report\n" in body  # a Markdown answer stays Markdown
+
+
+@pytest.mark.django_db(transaction=True)
 def test_export_of_everything_matching_follows_the_search_and_filters(user_client, user):
     hit = made(user, output="見積書を送付します", status=Status.COMPLETED)
     made(user, output="見積書を送付します", status=Status.FAILED)
