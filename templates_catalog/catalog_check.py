@@ -215,9 +215,14 @@ def _plain_prompt_problems(template: Template, language: str) -> list[Problem]:
     return problems
 
 
+# Names written in lower case on purpose: iPhone, eBay (a capital follows), dev.to.
+_LOWER_CASE_NAME = re.compile(r"[a-z][A-Z]\S*|[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+
+
 def _choice_problems(field: TemplateField) -> list[str]:
-    """English choice labels that start in lower case (an iPhone-style name
-    aside), and a drop-down or radio buttons with only one choice."""
+    """English choice labels that start in lower case (a name written so, such
+    as iPhone or dev.to, aside), and a drop-down or radio buttons with only one
+    choice."""
     try:
         pairs = parse_choices(getattr(field, "choices_en", "") or "")
     except ChoiceParseError:
@@ -225,7 +230,7 @@ def _choice_problems(field: TemplateField) -> list[str]:
     problems = [
         f"has an English choice label that starts in lower case: “{label}”"
         for _value, label in pairs
-        if label[:1].islower() and not label[1:2].isupper()
+        if label[:1].islower() and not _LOWER_CASE_NAME.match(label.split(" ")[0])
     ]
     if field.type in (TemplateField.Type.SELECT, TemplateField.Type.RADIO) and len(pairs) == 1:
         problems.append("offers only one choice")

@@ -367,8 +367,8 @@ def test_english_choice_labels_in_lower_case_and_a_single_choice_are_reported():
         template=template,
         name="tone",
         type=TemplateField.Type.SELECT,
-        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users",
-        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方",
+        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users\ndev|dev.to readers",
+        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方\ndev|dev.toの読者",
         label_ja="トーン",
         label_en="Tone",
     )
