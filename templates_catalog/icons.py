@@ -16,6 +16,7 @@ DEFAULT = Look("layout-grid", 1)
 
 CATEGORY_LOOKS: dict[str, Look] = {
     "ad-copy": Look("megaphone", 2),
+    "sns": Look("message-circle", 6),
     "landing-pages": Look("layout-template", 1),
     "short-video": Look("clapperboard", 3),
     "translation-rewriting": Look("languages", 4),
