@@ -57,7 +57,9 @@ def deployment(tmp_path_factory):
         # Long enough to act mid-drawing: about 3 s for each image.
         STUDIO_DEMO_IMAGE_SECONDS="3",
         # A dead worker's job is noticed within seconds here (minutes by default).
-        STUDIO_LEASE_SECONDS="3",
+        # The lease is also the margin a second worker has to start and take the
+        # job over before it is given up for lost: seconds, on a loaded machine.
+        STUDIO_LEASE_SECONDS="6",
         STUDIO_IMAGE_VISIBILITY_TIMEOUT="6",
         STUDIO_IMAGE_TASK_TIME_LIMIT="30",
         STUDIO_IMAGE_TASK_SOFT_TIME_LIMIT="25",

@@ -75,9 +75,10 @@ def catalogue_content() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def shipped(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The shipped catalogue's content and its export in both formats, made once
-    for the module (it is large) in a transaction that is then rolled back."""
-    exports = {fmt: tmp_path_factory.mktemp(f"export-{fmt}") for fmt in ("yaml", "json")}
+    """The shipped catalogue's content and its export, made once for the module
+    (it is large) in a transaction that is then rolled back. JSON's round trip
+    is shown on a smaller catalogue (test_several_categories_to_one_file_import_back)."""
+    exports = {fmt: tmp_path_factory.mktemp(f"export-{fmt}") for fmt in ("yaml",)}
     with django_db_blocker.unblock(), transaction.atomic():
         import_catalog_files(CATALOG.glob("*.yaml"))
         content = catalogue_content()
@@ -87,9 +88,9 @@ def shipped(django_db_setup, django_db_blocker, tmp_path_factory):
     return content, exports
 
 
-@pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_exporting_the_shipped_catalogue_and_importing_it_gives_identical_templates(shipped, fmt):
+def test_exporting_the_shipped_catalogue_and_importing_it_gives_identical_templates(shipped):
     content, exports = shipped
+    fmt = "yaml"
     files = sorted(exports[fmt].iterdir())
     assert [f.name for f in files] == sorted(f"{p.stem}.{fmt}" for p in CATALOG.glob("*.yaml"))
     assert not Template.objects.exists()
