@@ -314,3 +314,24 @@ def test_a_copy_of_a_template_links_to_the_same_templates():
     RelatedTemplate.objects.create(from_template=template, to_template=other, order=1)
     copy = template_duplicate(template=template)
     assert links(copy.slug) == [other.slug]
+
+
+# The shipped catalogue -----------------------------------------------------------
+
+
+def test_the_shipped_related_templates_link_both_ways():
+    """Every group of related templates lists each of its members on every member,
+    so a person finds the group from whichever template they opened first."""
+    related = {}
+    for path in CATALOG.glob("*.yaml"):
+        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
+            for template in document["templates"]:
+                related[template["slug"]] = set(template.get("related") or [])
+    one_way = sorted(
+        (slug, other)
+        for slug, others in related.items()
+        for other in others
+        if slug not in related.get(other, set())
+    )
+    assert one_way == []
+    assert sum(1 for others in related.values() if others) >= 16
