@@ -49,6 +49,7 @@ __all__ = [
     "PromptBudgetError",
     "PromptRenderError",
     "PromptSyntaxError",
+    "compared_texts",
     "parse_prompt",
     "referenced_names",
     "render_prompt",
@@ -261,6 +262,29 @@ def _referenced_names(source: str) -> frozenset[str]:
 
 def unknown_names(source: str, field_names: Iterable[str]) -> list[str]:
     return sorted(referenced_names(source) - set(field_names))
+
+
+def compared_texts(source: str) -> list[tuple[str, str, str]]:
+    """Each comparison of a name with a text in a prompt body, as (name,
+    operator, text): `tone == "丁寧"` is ("tone", "==", "丁寧") and `"1:1" in
+    shape` is ("shape", "in", "1:1"); `!=` and `not in` count as `==` and `in`."""
+    found = []
+    for node in parse_prompt(source).find_all(nodes.Compare):
+        left = node.expr
+        for operand in node.ops:
+            right = operand.expr
+            if operand.op in ("eq", "ne"):
+                for name, text in ((left, right), (right, left)):
+                    if isinstance(name, nodes.Name) and _is_text(text):
+                        found.append((name.name, "==", text.value))
+            elif operand.op in ("in", "notin") and isinstance(right, nodes.Name) and _is_text(left):
+                found.append((right.name, "in", left.value))
+            left = right
+    return found
+
+
+def _is_text(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Const) and isinstance(node.value, str)
 
 
 @functools.lru_cache(maxsize=2048)

@@ -49,7 +49,8 @@ def content_columns(model) -> list[str]:
 
 def catalogue_content() -> dict[str, Any]:
     """Every category and template in the database, with every column (each
-    language's), the fields with theirs, and the current version's digest."""
+    language's), the fields with theirs, the related templates in their order,
+    and the current version's digest."""
     categories = {
         c.slug: {"order": c.order, "name_ja": c.name_ja, "name_en": c.name_en}
         for c in Category.objects.all()
@@ -58,13 +59,14 @@ def catalogue_content() -> dict[str, Any]:
     template_columns = content_columns(Template)
     field_columns = content_columns(TemplateField)
     queryset = Template.objects.select_related("category", "current_version").prefetch_related(
-        "fields"
+        "fields", "related_links__to_template"
     )
     for template in queryset:
         templates[template.slug] = {
             **{name: getattr(template, name) for name in template_columns},
             "category": template.category.slug,
             "digest": template.current_version.digest,
+            "related": [link.to_template.slug for link in template.related_links.all()],
             "fields": [
                 {name: getattr(field, name) for name in field_columns}
                 for field in template.fields.all()

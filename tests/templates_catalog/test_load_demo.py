@@ -38,8 +38,10 @@ def demo(shipped_demo, db):
 
 @pytest.fixture
 def sample_catalogue(tmp_path: Path) -> Path:
-    """Two real category files: what load_demo does, without loading all 613."""
-    for name in ("analysis-research.yaml", "images.yaml"):
+    """Two real category files: what load_demo does, without loading all 613.
+    Their related templates are among themselves (a link to a template in a
+    file left out would be refused)."""
+    for name in ("sales.yaml", "images.yaml"):
         shutil.copy(CATALOG / name, tmp_path / name)
     return tmp_path
 
@@ -57,7 +59,7 @@ def test_load_demo_is_idempotent_and_creates_the_demo_login(db, client, sample_c
         pytest.fail("run before the module's demo is loaded: it needs an empty catalogue")
     call_command("load_demo", "--catalog-dir", str(sample_catalogue), verbosity=0)
     loaded = dict(Template.objects.values_list("slug", "prompt_body_ja"))
-    assert len(loaded) == 64
+    assert len(loaded) == 79
     call_command("load_demo", "--catalog-dir", str(sample_catalogue), verbosity=0)
     assert dict(Template.objects.values_list("slug", "prompt_body_ja")) == loaded
     assert client.login(username="demo", password="studio-demo")
@@ -67,21 +69,21 @@ def test_a_second_load_skips_what_did_not_change_and_reloads_what_did(db, sample
     if Template.objects.exists():
         pytest.fail("run before the module's demo is loaded: it needs an empty catalogue")
     first = import_catalog_files(sample_catalogue.glob("*.yaml"))
-    assert (len(first.created), len(first.unchanged)) == (64, 0)
+    assert (len(first.created), len(first.unchanged)) == (79, 0)
     again = import_catalog_files(sample_catalogue.glob("*.yaml"))
-    assert (len(again.created), len(again.updated), len(again.unchanged)) == (0, 0, 64)
+    assert (len(again.created), len(again.updated), len(again.unchanged)) == (0, 0, 79)
     # A file that changed is loaded again; a template edited since (admin) is
     # loaded again too, so the file's content wins as before.
     path = sample_catalogue / "images.yaml"
     path.write_text(path.read_text().replace("tier: standard", "tier: advanced", 1))
-    edited = Template.objects.get(slug="competitor-analysis")
+    edited = Template.objects.get(slug="sales-call-script")
     edited.title_en = "Edited in admin"
     edited.source_digest = ""
     edited.save()
     third = import_catalog_files(sample_catalogue.glob("*.yaml"))
-    assert "competitor-analysis" in third.updated
+    assert "sales-call-script" in third.updated
     assert len(third.updated) == 2
-    assert Template.objects.get(slug="competitor-analysis").title_en != "Edited in admin"
+    assert Template.objects.get(slug="sales-call-script").title_en != "Edited in admin"
     Template.objects.all().delete()
 
 
