@@ -21,6 +21,7 @@ CATEGORY_LOOKS: dict[str, Look] = {
     "short-video": Look("clapperboard", 3),
     "translation-rewriting": Look("languages", 4),
     "business-email": Look("mail", 1),
+    "letters": Look("mail-open", 7),
     "press-releases": Look("newspaper", 5),
     "analysis-research": Look("chart-column", 6),
     "ec-product": Look("shopping-bag", 2),
