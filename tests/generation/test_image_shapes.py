@@ -4,24 +4,16 @@ would only notice in the picture."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-from django.conf import settings
-
 from generation.providers.images import ASPECT_RATIOS
-
-CATALOG = Path(settings.BASE_DIR) / "fixtures" / "catalog"
+from tests.support.catalogue import shipped_templates
 
 
 def _offered_shapes() -> dict[str, list[str]]:
     shapes = {}
-    for path in sorted(CATALOG.glob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            for template in document.get("templates") or []:
-                for field in template.get("fields") or []:
-                    if field["name"] == "aspect_ratio":
-                        shapes[template["slug"]] = [str(c["value"]) for c in field["choices"]]
+    for template in shipped_templates():
+        for field in template.get("fields") or []:
+            if field["name"] == "aspect_ratio":
+                shapes[template["slug"]] = [str(c["value"]) for c in field["choices"]]
     return shapes
 
 

@@ -42,7 +42,7 @@ def messages(*templates: Template) -> list[str]:
 
 def test_catalogue_files_are_checked_then_rolled_back(capsys, tmp_path):
     # The shipped catalogue as a whole is checked in test_load_demo.py.
-    for name in ("analysis-research.yaml", "images.yaml"):
+    for name in ("sales.yaml", "images.yaml"):
         shutil.copy(CATALOG / name, tmp_path / name)
     call_command("check_catalog", catalog_dir=tmp_path)
     out = capsys.readouterr().out

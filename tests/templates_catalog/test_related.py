@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -19,10 +18,9 @@ from templates_catalog.catalog_io import CatalogError, import_catalog_documents
 from templates_catalog.models import RelatedTemplate, Template
 from templates_catalog.services import template_duplicate
 from tests.factories import TemplateFactory, UserFactory, template_admin_data, template_with_fields
+from tests.support.catalogue import shipped_templates
 
 pytestmark = pytest.mark.django_db
-
-CATALOG = Path(settings.BASE_DIR) / "fixtures" / "catalog"
 
 
 def template_doc(slug: str, related: Any = None, **overrides) -> dict[str, Any]:
@@ -323,10 +321,8 @@ def test_the_shipped_related_templates_link_both_ways():
     """Every group of related templates lists each of its members on every member,
     so a person finds the group from whichever template they opened first."""
     related = {}
-    for path in CATALOG.glob("*.yaml"):
-        for document in yaml.safe_load_all(path.read_text(encoding="utf-8")):
-            for template in document["templates"]:
-                related[template["slug"]] = set(template.get("related") or [])
+    for template in shipped_templates():
+        related[template["slug"]] = set(template.get("related") or [])
     one_way = sorted(
         (slug, other)
         for slug, others in related.items()
