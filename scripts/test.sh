@@ -33,24 +33,31 @@ env -u DATABASE_URL .venv/bin/python manage.py makemigrations --check --dry-run 
 if [ $# -gt 0 ]; then
   exec .venv/bin/pytest "$@"
 fi
-# Two workers, a test module each at a time (its module fixtures stay whole):
-# much of the suite waits on processes, streams and browsers, and the other
-# worker runs meanwhile. Each worker has its own test database and Redis database.
-parallel=(-n 2 --dist loadfile)
-.venv/bin/pytest "${parallel[@]}"
-# The tests with real processes (and timing) run once more in CI, to show
-# that they hold on a loaded machine rather than pass by luck.
-if [ "${CI:-}" = "true" ]; then
-  echo "Process tests, a second time:"
-  .venv/bin/pytest -q "${parallel[@]}" --durations=0 --durations-min=5 \
-    tests/generation/test_processes.py tests/generation/test_slots_processes.py \
-    tests/generation/test_image_worker.py tests/generation/test_redis_restart.py
-fi
 # Search behaves differently per database: on a full run against PostgreSQL,
-# run the search tests on SQLite too.
+# the search tests run on SQLite too, alongside the main run (on Redis
+# databases of their own: the main run's workers take 15, 14, 13).
+sqlite_log=""
 if [ -n "${DATABASE_URL:-}" ]; then
-  echo "Search tests on SQLite:"
-  env -u DATABASE_URL .venv/bin/pytest -q "${parallel[@]}" --durations=0 --durations-min=5 \
+  sqlite_log=$(mktemp)
+  env -u DATABASE_URL STUDIO_TEST_REDIS_URL=redis://127.0.0.1:6379/12 \
+    .venv/bin/pytest -q -n 2 --dist loadfile --durations=5 -p no:cacheprovider \
     tests/generation/test_history.py tests/templates_catalog/test_search.py \
-    tests/templates_catalog/test_search_relevance.py
+    tests/templates_catalog/test_search_relevance.py >"$sqlite_log" 2>&1 &
+  sqlite_pid=$!
 fi
+# Three workers, a test module each at a time (its module fixtures stay whole):
+# much of the suite waits on processes, streams and browsers, and the others
+# run meanwhile. Each worker has its own test database and Redis database; the
+# longest modules start first (tests/conftest.py). The slowest tests are
+# printed at the end.
+status=0
+.venv/bin/pytest -n "${STUDIO_TEST_WORKERS:-3}" --dist loadfile || status=$?
+if [ -n "$sqlite_log" ]; then
+  sqlite_status=0
+  wait "$sqlite_pid" || sqlite_status=$?
+  echo "Search tests on SQLite:"
+  cat "$sqlite_log"
+  rm -f "$sqlite_log"
+  [ "$sqlite_status" -eq 0 ] || status=$sqlite_status
+fi
+exit "$status"

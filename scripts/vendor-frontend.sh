@@ -14,7 +14,7 @@ ICONS=(
   clapperboard languages search star history chart-no-axes-column user-round
   menu x log-out key-round shield copy refresh-cw square sparkles file-text
   arrow-right globe check download trash-2 circle-help clock chevron-down
-  layout-grid circle-alert info house settings
+  layout-grid circle-alert info house settings message-circle mail-open
 )
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -1,5 +1,5 @@
-"""Staff edit the catalogue here: templates with their fields inline, a
-preview that renders the prompt from sample inputs, a test run that streams
+"""Staff edit the catalogue here: templates with their fields and related
+templates inline, a preview that renders the prompt from sample inputs, a test run that streams
 the demo model's answer to them, the versions each save records, and
 catalogue files in and out (what the tools do: templates_catalog.admin_tools)."""
 
@@ -29,6 +29,7 @@ from templates_catalog.forms import form_data_from_inputs, stored_inputs, templa
 from templates_catalog.models import (
     Category,
     FavouriteTemplate,
+    RelatedTemplate,
     Template,
     TemplateField,
     translated_names,
@@ -114,6 +115,39 @@ class TemplateFieldInline(TranslationStackedInline):
     )
 
 
+class RelatedTemplateFormSet(BaseInlineFormSet):
+    """Refuses a link to the template itself and the same template twice, by name."""
+
+    def clean(self) -> None:
+        # Before the formset's own uniqueness check, whose message names no template.
+        seen = set()
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                continue
+            related = form.cleaned_data.get("to_template")
+            if related is None:
+                continue
+            if related.pk == self.instance.pk:
+                raise ValidationError(gettext("A template cannot be related to itself."))
+            if related.pk in seen:
+                raise ValidationError(
+                    gettext("“%(title)s” is listed twice.") % {"title": related.title}
+                )
+            seen.add(related.pk)
+        super().clean()
+
+
+class RelatedTemplateInline(admin.TabularInline):
+    """The templates this one's page links to, in this order; search by title or slug."""
+
+    model = RelatedTemplate
+    fk_name = "from_template"
+    formset = RelatedTemplateFormSet
+    fields = ("to_template", "order")
+    autocomplete_fields = ("to_template",)
+    extra = 0
+
+
 LANGUAGES = ("ja", "en")
 
 
@@ -125,7 +159,7 @@ def admin_language(request: HttpRequest) -> str:
 @admin.register(Template)
 class TemplateAdmin(TranslationAdmin):
     form = LineEndingsForm
-    inlines = (TemplateFieldInline,)
+    inlines = (TemplateFieldInline, RelatedTemplateInline)
     list_display = ("title", "category", "kind", "status", "order", "updated_at")
     list_filter = ("status", "kind", "tier", "answer_format", "category")
     list_editable = ("status", "order")

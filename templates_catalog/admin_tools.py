@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from templates_catalog.catalog_export import catalog_documents, dump_catalog
+from templates_catalog.catalog_export import CATALOG_PREFETCH, catalog_documents, dump_catalog
 from templates_catalog.catalog_io import (
     FORMATS,
     CatalogError,
@@ -89,7 +89,7 @@ def catalog_upload_import(*, form: CatalogUploadForm, user) -> UploadResult:
 
 def catalog_download(templates, fmt: str) -> HttpResponse:
     """The templates as one catalogue file (a document per category) to download."""
-    templates = templates.select_related("category").prefetch_related("fields")
+    templates = templates.select_related("category").prefetch_related(*CATALOG_PREFETCH)
     content = dump_catalog(catalog_documents(templates), fmt)
     response = HttpResponse(content, content_type=CONTENT_TYPES[fmt])
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -1,10 +1,11 @@
 """The catalogue check: every template rendered with its sample inputs through
 the real form and prompt sandbox, in every language, and what people would
 trip over reported: placeholders without fields, fields never used, missing
-translations and samples, too few fields, choices that read badly, near-duplicate
-templates and sample answers copied from another template, and sample answers
-that do not keep to their template (Markdown in a plain-text one, a heading or a
-length limit of the prompt's output format: templates_catalog.catalog_answers).
+translations and samples, too few fields, choices that read badly, conditions
+on a choice that no label meets, near-duplicate templates and sample answers
+copied from another template, and sample answers that do not keep to their
+template (Markdown in a plain-text one, a heading or a length limit of the
+prompt's output format: templates_catalog.catalog_answers).
 
 `manage.py check_catalog` runs it over the database or over catalogue files.
 """
@@ -39,6 +40,7 @@ from templates_catalog.models import Template, TemplateField
 from templates_catalog.prompting import (
     PromptRenderError,
     PromptSyntaxError,
+    compared_texts,
     referenced_names,
     render_prompt,
 )
@@ -127,6 +129,8 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
         parameters = IMAGE_PARAMETERS if template.kind == Template.Kind.IMAGE else frozenset()
         for name in sorted(names - used - parameters):
             report(f"field “{name}” is never used in the {language} prompt")
+        for message in _unmet_conditions(template, fields, language):
+            report(message)
         if not unknown:
             problems += _render_sample(template, fields, language)
         if template.answer_format == Template.AnswerFormat.PLAIN:
@@ -135,6 +139,43 @@ def _check_template(template: Template, fields: list[TemplateField]) -> list[Pro
         Problem(template.slug, f"{problem} (with the longest inputs the form accepts)")
         for problem in template_prompt_budget_problems(template=template, fields=fields)
     ]
+    return problems
+
+
+def _unmet_conditions(template: Template, fields: list[TemplateField], language: str) -> list[str]:
+    """Comparisons of a choice field with a text that none of its labels in
+    `language` meets. A prompt sees the chosen label, not its value, so such a
+    condition is silently never true (or always, with `!=`): the usual slips are
+    comparing with the value, and relabelling a choice."""
+    choice_fields = {
+        field.name: field for field in fields if field.type in TemplateField.CHOICE_TYPES
+    }
+    if not choice_fields:
+        return []
+    with translation.override(language):
+        labels = {
+            name: [label for _value, label in f.choice_pairs()] for name, f in choice_fields.items()
+        }
+    problems = []
+    for source in ("prompt_body", "system_prompt", "sample_answer"):
+        try:
+            comparisons = compared_texts(getattr(template, f"{source}_{language}") or "")
+        except PromptSyntaxError:
+            continue  # reported as not parsing
+        for name, operator, text in comparisons:
+            if name not in labels:
+                continue
+            field = choice_fields[name]
+            if operator == "==" or field.type == TemplateField.Type.MULTI_SELECT:
+                met = text in labels[name]  # a multi-select's `in` asks for a whole label
+            else:
+                met = any(text in label for label in labels[name])
+            if not met:
+                what = source.replace("_", " ").replace("prompt body", "prompt")
+                problems.append(
+                    f"the {language} {what} compares “{name}” with “{text}”, which none of "
+                    f"its {language} labels meets (a prompt sees the chosen label, not its value)"
+                )
     return problems
 
 
@@ -215,8 +256,9 @@ def _plain_prompt_problems(template: Template, language: str) -> list[Problem]:
     return problems
 
 
-# Names written in lower case on purpose: iPhone, eBay (a capital follows), dev.to.
-_LOWER_CASE_NAME = re.compile(r"[a-z][A-Z]\S*|[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+# Names written in lower case on purpose: iPhone, eBay (a capital follows), dev.to,
+# and the blogging platform note (note.com).
+_LOWER_CASE_NAME = re.compile(r"[a-z][A-Z]\S*|[a-z0-9-]+(?:\.[a-z0-9-]+)+|note\b")
 
 
 def _choice_problems(field: TemplateField) -> list[str]:

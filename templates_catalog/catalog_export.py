@@ -18,6 +18,9 @@ from templates_catalog.catalog_io import CHOICE_KEYS, LANGS
 from templates_catalog.choices import ChoiceParseError, parse_choices
 from templates_catalog.models import Category, Template, TemplateField
 
+# What catalog_documents reads from each template, in a query each.
+CATALOG_PREFETCH = ("fields", "related_links__to_template")
+
 
 def _number(value: Any) -> int | float | None:
     if value is None:
@@ -74,6 +77,9 @@ def template_document(template: Template, fields: Iterable[TemplateField]) -> di
         "order": template.order,
         **{f"tags_{lang}": template.tags_in(lang) for lang in LANGS},
     }
+    # In the model's order (by position); prefetched with related_links__to_template.
+    if related := [link.to_template.slug for link in template.related_links.all()]:
+        data["related"] = related
     sources = {
         "title": "title",
         "description": "description",
@@ -101,7 +107,8 @@ def catalog_documents(
     templates: Iterable[Template], *, categories: Iterable[Category] = ()
 ) -> list[dict[str, Any]]:
     """One document per category of `templates` (and per one of `categories`, even
-    without templates), in catalogue order. Prefetch the templates' fields."""
+    without templates), in catalogue order. Prefetch the templates' fields and
+    related links (CATALOG_PREFETCH)."""
     grouped: dict[int, tuple[Category, list[Template]]] = {
         category.pk: (category, []) for category in categories
     }

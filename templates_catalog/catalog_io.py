@@ -3,7 +3,9 @@ README), as YAML or JSON (their export: templates_catalog.catalog_export).
 
 Import is strict (an unknown key is an error, so a YAML slip cannot silently
 change a label) and idempotent: categories and templates are matched by slug
-and updated in place, and a template's fields are replaced by the file's.
+and updated in place, and a template's fields and related templates are
+replaced by the file's. Related templates are linked once every document is in,
+so a template may name one from a later file or one imported before.
 Every imported template gets its current version recorded
 (templates_catalog.versions).
 
@@ -29,7 +31,10 @@ from studio.text import find_unsafe_text
 from templates_catalog.choices import format_choices
 from templates_catalog.models import Category, Template, TemplateField, split_tags
 from templates_catalog.prompting import PromptSyntaxError, unknown_names
-from templates_catalog.services import template_prompt_budget_problems
+from templates_catalog.services import (
+    template_prompt_budget_problems,
+    templates_related_replace,
+)
 from templates_catalog.versions import template_version_current
 
 LANGS = ("ja", "en")
@@ -44,6 +49,7 @@ TEMPLATE_KEYS = {
     "status",
     "tags_ja",
     "tags_en",
+    "related",
     "title_ja",
     "title_en",
     "description_ja",
@@ -89,6 +95,8 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
     # The templates whose content changed: each got a new version.
     changed: list[str] = field(default_factory=list)
+    # Each template's related templates (slugs), with where the file names them.
+    related: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
     @property
     def templates(self) -> int:
@@ -238,9 +246,11 @@ def _import_template(
             "(scripts/split_catalog_tags.py splits a file's tags)"
         )
     raw = _check_keys(where, raw, TEMPLATE_KEYS)
+    related = _related_slugs(where, raw)
     digest = _source_digest(category, raw)
     if digests.get(raw.get("slug")) == digest:
         report.unchanged.append(raw["slug"])
+        report.related[raw["slug"]] = (where, related)
         return
     template = Template.objects.filter(slug=raw.get("slug")).first()
     created = template is None
@@ -313,8 +323,35 @@ def _import_template(
     previous_version_id = template.current_version_id
     version = template_version_current(template=template, user=user, fields=fields)
     (report.created if created else report.updated).append(template.slug)
+    report.related[template.slug] = (where, related)
     if version.pk != previous_version_id:
         report.changed.append(template.slug)
+
+
+def _related_slugs(where: str, raw: dict[str, Any]) -> list[str]:
+    related = raw.get("related")
+    related = [] if related is None else related
+    if not isinstance(related, list):
+        raise CatalogError(f"{where}.related: expected a list of template slugs")
+    for number, slug in enumerate(related, start=1):
+        if not isinstance(slug, str) or not slug:
+            raise CatalogError(f"{where}.related[{number}]: expected a template slug")
+        if slug == raw.get("slug"):
+            raise CatalogError(f"{where}.related: a template cannot be related to itself")
+        if slug in related[: number - 1]:
+            raise CatalogError(f"{where}.related: “{slug}” is listed twice")
+    return related
+
+
+def _link_related(report: ImportReport) -> None:
+    links = {slug: related for slug, (_where, related) in report.related.items()}
+    for unknown in templates_related_replace(links=links):
+        for where, related in report.related.values():
+            if unknown in related:
+                raise CatalogError(
+                    f"{where}.related: no template “{unknown}” "
+                    "(neither in these files nor imported before)"
+                )
 
 
 def catalog_format(name: str) -> str:
@@ -407,6 +444,7 @@ def import_catalog_documents(
                 raise CatalogError(f"{source}: nested too deeply") from exc
             if progress is not None:
                 progress(source, done, len(documents))
+        _link_related(report)
     return report
 
 

@@ -16,10 +16,12 @@ DEFAULT = Look("layout-grid", 1)
 
 CATEGORY_LOOKS: dict[str, Look] = {
     "ad-copy": Look("megaphone", 2),
+    "sns": Look("message-circle", 6),
     "landing-pages": Look("layout-template", 1),
     "short-video": Look("clapperboard", 3),
     "translation-rewriting": Look("languages", 4),
     "business-email": Look("mail", 1),
+    "letters": Look("mail-open", 7),
     "press-releases": Look("newspaper", 5),
     "analysis-research": Look("chart-column", 6),
     "ec-product": Look("shopping-bag", 2),

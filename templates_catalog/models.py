@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +54,12 @@ class TemplateQuerySet(models.QuerySet["Template"]):
         if getattr(user, "is_staff", False):
             return self.all()
         return self.published()
+
+    def related_to(self, template: Template) -> TemplateQuerySet:
+        """The templates `template`'s page links to, in the order it lists them."""
+        return self.filter(related_backlinks__from_template=template).order_by(
+            "related_backlinks__order"
+        )
 
 
 class Template(models.Model):
@@ -137,6 +144,17 @@ class Template(models.Model):
     # The version that matches what the template holds now, kept up to date by
     # the writers (admin, import, duplicate; templates_catalog.versions), so
     # that starting a generation reads its id from the row it already has.
+    # Other templates for a similar job, listed on this one's page in this order.
+    # One-way: each template lists its own (templates_catalog.catalog_io).
+    related = models.ManyToManyField(
+        "self",
+        through="RelatedTemplate",
+        through_fields=("from_template", "to_template"),
+        symmetrical=False,
+        blank=True,
+        related_name="related_from",
+        verbose_name=_("related templates"),
+    )
     current_version = models.ForeignKey(
         "TemplateVersion",
         on_delete=models.SET_NULL,
@@ -181,6 +199,42 @@ class Template(models.Model):
             errors["sample_inputs"] = [_("Sample inputs must be an object keyed by field name.")]
         if errors:
             raise ValidationError(errors)
+
+
+class RelatedTemplate(models.Model):
+    """A link from a template's page to another template for a similar job
+    (several apology emails, several press releases…), so that a person finds
+    the one that fits. One-way and ordered: a page lists its own links."""
+
+    from_template = models.ForeignKey(
+        Template,
+        on_delete=models.CASCADE,
+        related_name="related_links",
+        verbose_name=_("template"),
+    )
+    to_template = models.ForeignKey(
+        Template,
+        on_delete=models.CASCADE,
+        related_name="related_backlinks",
+        verbose_name=_("related template"),
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["from_template", "order", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["from_template", "to_template"], name="related_template_once"
+            ),
+            models.CheckConstraint(
+                condition=~Q(from_template=F("to_template")), name="related_template_not_itself"
+            ),
+        ]
+        verbose_name = _("related template")
+        verbose_name_plural = _("related templates")
+
+    def __str__(self) -> str:
+        return f"{self.from_template} → {self.to_template}"
 
 
 class TemplateField(models.Model):

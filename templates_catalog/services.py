@@ -1,10 +1,10 @@
 """Catalogue services: turning a template and validated inputs into a prompt,
-and copying a template."""
+copying a template, and linking templates to related ones."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import translation
 
 from templates_catalog.forms import longest_inputs, prompt_values
-from templates_catalog.models import Template, TemplateField
+from templates_catalog.models import RelatedTemplate, Template, TemplateField
 from templates_catalog.prompting import (
     PromptBudgetError,
     PromptRenderError,
@@ -145,5 +145,37 @@ def template_duplicate(*, template: Template, user=None) -> Template:
             field._state.adding = True
             field.template = copy
         TemplateField.objects.bulk_create(fields)
+        RelatedTemplate.objects.bulk_create(
+            RelatedTemplate(
+                from_template=copy, to_template_id=link.to_template_id, order=link.order
+            )
+            for link in RelatedTemplate.objects.filter(from_template=template)
+        )
         template_version_current(template=copy, user=user, fields=fields)
     return copy
+
+
+def templates_related_replace(*, links: Mapping[str, Sequence[str]]) -> list[str]:
+    """Make each template (by slug) link to these templates, in this order, in
+    place of the links it had; only those whose list changed are rewritten. The
+    slugs that no template has are returned, and then nothing is changed."""
+    slugs = set(links) | {slug for related in links.values() for slug in related}
+    ids = dict(Template.objects.filter(slug__in=slugs).values_list("slug", "pk"))
+    unknown = sorted(slugs - set(ids))
+    if unknown:
+        return unknown
+    current: dict[int, list[int]] = {ids[slug]: [] for slug in links}
+    for from_id, to_id in RelatedTemplate.objects.filter(from_template_id__in=current).values_list(
+        "from_template_id", "to_template_id"
+    ):  # in the model's order: by template, then position
+        current[from_id].append(to_id)
+    wanted = {ids[slug]: [ids[other] for other in related] for slug, related in links.items()}
+    stale = [pk for pk, related in wanted.items() if current[pk] != related]
+    if stale:
+        RelatedTemplate.objects.filter(from_template_id__in=stale).delete()
+        RelatedTemplate.objects.bulk_create(
+            RelatedTemplate(from_template_id=pk, to_template_id=other, order=position)
+            for pk in stale
+            for position, other in enumerate(wanted[pk], start=1)
+        )
+    return []

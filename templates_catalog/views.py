@@ -142,13 +142,16 @@ def template_page(
 ) -> HttpResponse:
     """A template's page with its form, filled with `initial` when given; with
     `rerun_of` (a generation of the person's) it says where the values came from;
-    with `generation` (one of theirs) its answer is shown beside the form."""
+    with `generation` (one of theirs) its answer is shown beside the form. Below
+    it, the related templates the person may see."""
+    related = Template.objects.visible_to(request.user).related_to(template)
     context = {
         "template": template,
         "form": template_form(template, initial=initial, fields=fields),
         "rerun_of": rerun_of,
         "generation": generation,
-        "favourite_ids": favourite_template_ids(request.user) & {template.pk},
+        "related_templates": list(related.select_related("category")),
+        "favourite_ids": favourite_template_ids(request.user),
     }
     return render(request, "templates_catalog/template_detail.html", context)
 

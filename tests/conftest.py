@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 from asgiref.sync import SyncToAsync
 from django.conf import settings as django_settings
@@ -8,6 +13,57 @@ from django.db import connections
 from generation.lifecycle.slots import reset_slots
 from generation.text.runner import close_database_connections
 from tests.factories import UserFactory
+from tests.support.services import TEST_POSTGRES_URL, reachable
+from tests.support.studio_process import RUN_DIR_VARIABLE, drop_template_database
+
+# The modules that take longest (real processes, browsers, the whole catalogue)
+# start first, so that the workers finish together rather than one waiting on
+# the last of them.
+LONG_MODULES = (
+    "tests/browser/test_design.py",
+    "tests/browser/test_generate.py",
+    "tests/generation/test_processes.py",
+    "tests/generation/test_redis_restart.py",
+    "tests/generation/test_slots_processes.py",
+    "tests/generation/test_image_worker.py",
+    "tests/browser/test_queue.py",
+    "tests/browser/test_console.py",
+    "tests/templates_catalog/test_catalog_export.py",
+    "tests/templates_catalog/test_catalog_check.py",
+    "tests/studio/test_production_settings.py",
+    "tests/studio/test_demo_mode.py",
+    "tests/templates_catalog/test_load_demo.py",
+)
+
+
+def _is_controller(config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config) -> None:
+    # One directory for the whole run, shared by the workers (they inherit the
+    # environment): what tests/support/studio_process.py prepares once per run.
+    if _is_controller(config) and RUN_DIR_VARIABLE not in os.environ:
+        os.environ[RUN_DIR_VARIABLE] = tempfile.mkdtemp(prefix="studio-tests-")
+        config.studio_run_dir = Path(os.environ[RUN_DIR_VARIABLE])
+
+
+def pytest_unconfigure(config) -> None:
+    run_dir = getattr(config, "studio_run_dir", None)
+    if run_dir is None:
+        return
+    if reachable(TEST_POSTGRES_URL, 5432):
+        drop_template_database(TEST_POSTGRES_URL, run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    del os.environ[RUN_DIR_VARIABLE]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    def rank(item) -> int:
+        path = item.nodeid.split("::")[0]
+        return LONG_MODULES.index(path) if path in LONG_MODULES else len(LONG_MODULES)
+
+    items.sort(key=rank)  # stable: the order within a module is kept
 
 
 @pytest.fixture(autouse=True)

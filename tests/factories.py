@@ -182,7 +182,8 @@ def staff_with_permissions(*codenames: str, **kwargs):
 
 def template_admin_data(template: Template, **changes) -> dict[str, str]:
     """The admin change form of `template` as the browser posts it, with its
-    fields inline and `changes` (form keys, e.g. "prompt_body_en") applied."""
+    fields and related templates inline and `changes` (form keys, e.g.
+    "prompt_body_en") applied."""
     import json
 
     data = {
@@ -230,5 +231,22 @@ def template_admin_data(template: Template, **changes) -> dict[str, str]:
         data.update(
             {f"fields-{i}-{key}": "" if value is None else str(value) for key, value in row.items()}
         )
+    links = list(template.related_links.all())
+    data.update(
+        {
+            "related_links-TOTAL_FORMS": str(len(links)),
+            "related_links-INITIAL_FORMS": str(len(links)),
+            "related_links-MIN_NUM_FORMS": "0",
+            "related_links-MAX_NUM_FORMS": "1000",
+        }
+    )
+    for i, link in enumerate(links):
+        row = {
+            "id": link.pk,
+            "from_template": template.pk,
+            "to_template": link.to_template_id,
+            "order": link.order,
+        }
+        data.update({f"related_links-{i}-{key}": str(value) for key, value in row.items()})
     data.update(changes)
     return data

@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.helpers import log_in, wait_until
 from tests.browser.test_generate import ANSWER, STREAM_TEXT, TEMPLATE
-from tests.support.studio_process import StudioProcess, manage, studio_environment
+from tests.support.studio_process import StudioProcess, demo_environment
 
 pytestmark = [pytest.mark.browser]
 
@@ -20,14 +20,12 @@ def one_at_a_time(tmp_path_factory) -> str:
     """The demo as `make demo` runs it, but with room for one answer at a time,
     and the plans enforced."""
     data_dir = tmp_path_factory.mktemp("queue")
-    env = studio_environment(
+    env = demo_environment(
         data_dir,
         STUDIO_DEMO_TOKENS_PER_SECOND="80",
         STUDIO_MAX_CONCURRENT_GENERATIONS="1",
         STUDIO_ENFORCE_PLANS="true",
     )
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_demo", "-v0")
     server = StudioProcess(env, data_dir / "daphne.log")
     yield server.url
     server.stop()

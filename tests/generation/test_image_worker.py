@@ -19,9 +19,8 @@ from tests.support.studio_process import (
     StudioProcess,
     WorkerProcess,
     drop_postgres_database,
-    fresh_postgres_database,
     manage,
-    prepare,
+    postgres_database,
     studio_environment,
 )
 
@@ -48,24 +47,27 @@ def deployment(tmp_path_factory):
     redis.Redis.from_url(redis_address).flushdb()
     name = f"studio_images_{os.getpid()}"
     data_dir = tmp_path_factory.mktemp("images")
+    database_url, token = postgres_database(server_url, name)
     env = studio_environment(
         data_dir,
-        DATABASE_URL=fresh_postgres_database(server_url, name),
+        DATABASE_URL=database_url,
         REDIS_URL=redis_address,
         STUDIO_MEDIA_ROOT=str(data_dir / "media"),
         STUDIO_IMAGE_PROVIDER="demo",
         # Long enough to act mid-drawing: about 3 s for each image.
         STUDIO_DEMO_IMAGE_SECONDS="3",
         # A dead worker's job is noticed within seconds here (minutes by default).
-        STUDIO_LEASE_SECONDS="3",
+        # The lease is also the margin a second worker has to start and take the
+        # job over before it is given up for lost: seconds, on a loaded machine.
+        STUDIO_LEASE_SECONDS="6",
         STUDIO_IMAGE_VISIBILITY_TIMEOUT="6",
         STUDIO_IMAGE_TASK_TIME_LIMIT="30",
         STUDIO_IMAGE_TASK_SOFT_TIME_LIMIT="25",
     )
-    token = prepare(env)
     manage(env, "shell", "-c", IMAGE_TEMPLATE_SCRIPT)
-    web = StudioProcess(env, data_dir / "web.log")
+    web = StudioProcess(env, data_dir / "web.log", wait=False)
     workers = {"first": WorkerProcess(env, data_dir / "worker-first.log", "first")}
+    web.wait_until_answering()
     yield web, workers, env, data_dir, {"Authorization": f"Bearer {token}"}
     web.stop()
     for worker in workers.values():

@@ -37,11 +37,24 @@ class Upstream:
         self.most = 0
         self.order: list[str] = []
 
-    async def call(self, slots, key: str, positions: dict, seconds: float = 0.05) -> None:
-        async with slots.slot(key, lambda n: positions.setdefault(key, []).append(n)):
+    async def call(
+        self, slots, key: str, positions: dict, seconds: float = 0.05, arrived=None, gate=None
+    ) -> None:
+        """Hold a slot for `seconds` (after `gate` opens, if given); `arrived` is
+        set once `key` has a slot or has been told its place in line."""
+        arrived = arrived or asyncio.Event()
+
+        def told(place: int) -> None:
+            positions.setdefault(key, []).append(place)
+            arrived.set()
+
+        async with slots.slot(key, told):
+            arrived.set()
             self.order.append(key)
             self.in_flight += 1
             self.most = max(self.most, self.in_flight)
+            if gate is not None:
+                await gate.wait()
             await asyncio.sleep(seconds)
             self.in_flight -= 1
 
@@ -70,10 +83,15 @@ async def test_no_more_than_the_cap_run_at_once_and_the_line_is_first_come_first
     slots = make_slots()
     upstream, positions = Upstream(), {}
     keys = [f"g{n:02d}" for n in range(12)]
-    tasks = []
+    tasks, everyone_came = [], asyncio.Event()
     for key in keys:
-        tasks.append(asyncio.create_task(upstream.call(slots, key, positions)))
-        await asyncio.sleep(0.005)  # they arrive in this order
+        # They arrive in this order: each is in line before the next comes, and
+        # the first three hold their slots until all are in.
+        arrived = asyncio.Event()
+        call = upstream.call(slots, key, positions, arrived=arrived, gate=everyone_came)
+        tasks.append(asyncio.create_task(call))
+        await asyncio.wait_for(arrived.wait(), 10)
+    everyone_came.set()
     await asyncio.gather(*tasks)
     assert upstream.most == 3
     assert_first_come_first_served(upstream.order, keys, 3)

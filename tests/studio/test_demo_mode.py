@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 
@@ -18,9 +17,8 @@ from django.contrib.auth import get_user_model
 from studio.demo import DEMO_PASSWORD, DEMO_USERNAME
 from tests.support.studio_process import (
     ROOT,
+    demo_environment,
     free_port,
-    manage,
-    studio_environment,
     wait_until_answering,
 )
 
@@ -84,17 +82,13 @@ def test_in_demo_mode_without_the_demo_user_there_is_nothing_to_offer(client, se
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    """scripts/serve.sh (daphne and a Celery worker) on a fresh SQLite database,
-    with the environment `make demo` gives it: no DJANGO_DEBUG, no HTTPS settings."""
+    """scripts/serve.sh (daphne and a Celery worker) on the demo's SQLite
+    database as `make demo` leaves it, with the environment `make demo` gives
+    it: no DJANGO_DEBUG, no HTTPS settings."""
     data_dir = tmp_path_factory.mktemp("demo")
-    catalogue = data_dir / "catalog"
-    catalogue.mkdir()
-    shutil.copy(ROOT / "fixtures/catalog/images.yaml", catalogue)
-    env = studio_environment(data_dir)
+    env = demo_environment(data_dir)
     for name in ("DJANGO_DEBUG", "DJANGO_SECURE_SSL_REDIRECT"):
         env.pop(name)
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_demo", "--catalog-dir", str(catalogue), "-v0")
     port = free_port()
     log = data_dir / "serve.log"
     process = subprocess.Popen(

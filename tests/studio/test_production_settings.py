@@ -16,9 +16,8 @@ from tests.support.services import postgres_url
 from tests.support.studio_process import (
     StudioProcess,
     drop_postgres_database,
-    fresh_postgres_database,
     manage,
-    prepare,
+    postgres_database,
     studio_environment,
 )
 
@@ -30,9 +29,10 @@ def production(tmp_path_factory):
     server_url = postgres_url()
     name = f"studio_production_{os.getpid()}"
     data_dir = tmp_path_factory.mktemp("production")
+    database_url, token = postgres_database(server_url, name)
     env = studio_environment(
         data_dir,
-        DATABASE_URL=fresh_postgres_database(server_url, name),
+        DATABASE_URL=database_url,
         DJANGO_DEBUG="false",
         DJANGO_SECRET_KEY="a-production-like-secret-" + "x" * 40,
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
@@ -40,7 +40,6 @@ def production(tmp_path_factory):
         DJANGO_SECURE_SSL_REDIRECT="false",
     )
     manage(env, "collectstatic", "--noinput", "-v0")
-    token = prepare(env)
     process = StudioProcess(env, data_dir / "web.log")
     yield process, {"Authorization": f"Bearer {token}"}
     process.stop()

@@ -4,11 +4,14 @@ for tests and benchmarks that need more than one process."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -90,12 +94,10 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def demo_environment(data_dir: Path, **overrides: str) -> dict[str, str]:
-    """The environment of the demo as `make demo` runs it (a fresh SQLite
-    database in `data_dir`, migrated, with the demo data), and `overrides`."""
-    env = studio_environment(data_dir, **overrides)
-    manage(env, "migrate", "--noinput", "-v0")
-    manage(env, "load_demo", "-v0")
-    return env
+    """The environment of the demo as `make demo` runs it (a SQLite database
+    in `data_dir`, migrated, with the demo data), and `overrides`."""
+    demo_data(data_dir)
+    return studio_environment(data_dir, **overrides)
 
 
 def prepare(env: dict[str, str]) -> str:
@@ -132,7 +134,7 @@ def stop_process(process: subprocess.Popen, *, timeout: float) -> None:
 class StudioProcess:
     """One `daphne studio.asgi:application` process."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, *, wait: bool = True) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = log
@@ -144,8 +146,12 @@ class StudioProcess:
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )
+        if wait:
+            self.wait_until_answering()
+
+    def wait_until_answering(self) -> None:
         try:
-            wait_until_answering(self.url + "/accounts/login/", self.process, log)
+            wait_until_answering(self.url + "/accounts/login/", self.process, self.log)
         except RuntimeError:
             self.stop()
             raise
@@ -214,7 +220,7 @@ def openai_deployment(
     import redis
 
     name = f"studio_{data_dir.name}_{os.getpid()}".replace("-", "_")
-    database_url = fresh_postgres_database(postgres, name)
+    database_url, token = postgres_database(postgres, name)
     env = studio_environment(
         data_dir,
         DATABASE_URL=database_url,
@@ -225,14 +231,92 @@ def openai_deployment(
         STUDIO_OPENAI_MODEL="fake-model",
         **overrides,
     )
-    token = prepare(env)
+    # Started together: each spends its first seconds importing.
     processes = {
-        process: StudioProcess(env, data_dir / f"{process}.log") for process in ("a", "b", "doomed")
+        process: StudioProcess(env, data_dir / f"{process}.log", wait=False)
+        for process in ("a", "b", "doomed")
     }
     try:
+        for process in processes.values():
+            process.wait_until_answering()
         yield Deployment(processes, {"Authorization": f"Bearer {token}"}, database_url)
     finally:
         for process in processes.values():
             process.stop()
         drop_postgres_database(postgres, name)
         redis.Redis.from_url(redis_address).flushdb()
+
+
+# --- Prepared once per test run ----------------------------------------------
+# What the process tests start from, prepared once per test run and shared
+# by the pytest-xdist workers: a migrated PostgreSQL database (cloned with
+# CREATE DATABASE … TEMPLATE, a fraction of a second) and a demo data
+# directory as `make demo` leaves it (migrated SQLite with the demo loaded,
+# copied file by file). The first worker to need one builds it under a file
+# lock; the others wait for it and copy.
+#
+# The run's shared directory is made by the controlling pytest process
+# (tests/conftest.py) and named in STUDIO_TEST_RUN_DIR, which the workers
+# inherit; the controller removes it, and the template database, at the end.
+
+RUN_DIR_VARIABLE = "STUDIO_TEST_RUN_DIR"
+
+
+def run_directory() -> Path:
+    """This run's shared directory (one of its own outside a test run)."""
+    if RUN_DIR_VARIABLE not in os.environ:
+        os.environ[RUN_DIR_VARIABLE] = tempfile.mkdtemp(prefix="studio-tests-")
+    return Path(os.environ[RUN_DIR_VARIABLE])
+
+
+def template_database_name(run_dir: Path) -> str:
+    digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:10]
+    return f"studio_template_{digest}"
+
+
+def _connect(server_url: str) -> psycopg.Connection:
+    return psycopg.connect(server_url + "/postgres", autocommit=True)
+
+
+def postgres_database(server_url: str, name: str) -> tuple[str, str]:
+    """Database `name` (recreated) migrated, with the bench user, its one
+    template and an API token: (its URL, the token)."""
+    run_dir = run_directory()
+    template = template_database_name(run_dir)
+    token_file = run_dir / f"{template}.token"
+    with FileLock(run_dir / f"{template}.lock"):
+        if not token_file.exists():
+            with _connect(server_url) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+                connection.execute(f'CREATE DATABASE "{template}"')
+            env = studio_environment(run_dir, DATABASE_URL=f"{server_url}/{template}")
+            manage(env, "migrate", "--noinput", "-v0")
+            token = manage(env, "shell", "-c", SETUP_SCRIPT).strip().splitlines()[-1]
+            token_file.write_text(token)
+        with _connect(server_url) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return f"{server_url}/{name}", token_file.read_text()
+
+
+def drop_template_database(server_url: str, run_dir: Path) -> None:
+    with _connect(server_url) as connection:
+        connection.execute(
+            f'DROP DATABASE IF EXISTS "{template_database_name(run_dir)}" WITH (FORCE)'
+        )
+
+
+def demo_data(data_dir: Path) -> None:
+    """Fill `data_dir` with the demo's data directory: a SQLite database
+    migrated and loaded by `load_demo`, exactly as `make demo` leaves it."""
+    run_dir = run_directory()
+    prepared = run_dir / "demo"
+    with FileLock(run_dir / "demo.lock"):
+        if not (prepared / "ready").exists():
+            shutil.rmtree(prepared, ignore_errors=True)
+            prepared.mkdir()
+            env = studio_environment(prepared)
+            manage(env, "migrate", "--noinput", "-v0")
+            manage(env, "load_demo", "-v0")
+            (prepared / "ready").touch()
+    shutil.copytree(prepared, data_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("ready"))

@@ -43,6 +43,10 @@ def template_post_data(category, *, body_en, fields, slug="new-template", **extr
         "fields-INITIAL_FORMS": "0",
         "fields-MIN_NUM_FORMS": "0",
         "fields-MAX_NUM_FORMS": "1000",
+        "related_links-TOTAL_FORMS": "0",
+        "related_links-INITIAL_FORMS": "0",
+        "related_links-MIN_NUM_FORMS": "0",
+        "related_links-MAX_NUM_FORMS": "1000",
     }
     for i, field in enumerate(fields):
         row = {

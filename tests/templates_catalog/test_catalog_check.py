@@ -3,6 +3,7 @@ a staff member or a contributor can make is reported by template."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -39,8 +40,11 @@ def messages(*templates: Template) -> list[str]:
     return [str(problem) for problem in check_templates(templates)]
 
 
-def test_the_shipped_catalogue_passes_the_check(capsys):
-    call_command("check_catalog", catalog_dir=CATALOG)
+def test_catalogue_files_are_checked_then_rolled_back(capsys, tmp_path):
+    # The shipped catalogue as a whole is checked in test_load_demo.py.
+    for name in ("sales.yaml", "images.yaml"):
+        shutil.copy(CATALOG / name, tmp_path / name)
+    call_command("check_catalog", catalog_dir=tmp_path)
     out = capsys.readouterr().out
     assert "0 problem(s)" in out
     assert Template.objects.count() == 0  # checked, then rolled back
@@ -104,6 +108,61 @@ def test_a_sample_that_breaks_a_choice_is_refused():
     template.save()
     [problem] = messages(template)
     assert problem.startswith("good: the en sample inputs are refused by the form (tone:")
+
+
+def with_tone(template: Template, *, kind: str = TemplateField.Type.SELECT, ja: str, en: str):
+    """The template with an optional tone choice and these conditions on it."""
+    TemplateFieldFactory(
+        template=template,
+        name="tone",
+        type=kind,
+        required=False,
+        choices_ja="formal|丁寧\nwarm|温かく親しみやすく",
+        choices_en="formal|Formal\nwarm|Warm and friendly",
+        label_ja="トーン",
+        label_en="Tone",
+    )
+    template.prompt_body_ja += ja
+    template.prompt_body_en += en
+    template.save()
+    return template
+
+
+def test_a_condition_on_a_choice_value_instead_of_its_label_is_reported():
+    template = with_tone(
+        good_template(),
+        ja='{% if tone == "丁寧" %}丁寧に。{% endif %}',
+        en='{% if tone == "formal" %} Be formal.{% endif %}',
+    )
+    assert messages(template) == [
+        "good: the en prompt compares “tone” with “formal”, which none of its en labels "
+        "meets (a prompt sees the chosen label, not its value)"
+    ]
+
+
+def test_a_condition_that_a_relabelled_choice_no_longer_meets_is_reported():
+    template = with_tone(
+        good_template(),
+        ja='{% if tone != "温かく" %}改まって。{% endif %}',
+        en='{% if "Warm" in tone %} Be warm.{% endif %}',
+    )
+    assert messages(template) == [
+        "good: the ja prompt compares “tone” with “温かく”, which none of its ja labels "
+        "meets (a prompt sees the chosen label, not its value)"
+    ]
+
+
+def test_part_of_a_label_meets_a_select_but_a_multi_select_wants_a_whole_label():
+    template = with_tone(
+        good_template(),
+        kind=TemplateField.Type.MULTI_SELECT,
+        ja='{% if "丁寧" in tone %}丁寧に。{% endif %}',
+        en='{% if "Warm" in tone %} Be warm.{% endif %}',
+    )
+    assert messages(template) == [
+        "good: the en prompt compares “tone” with “Warm”, which none of its en labels "
+        "meets (a prompt sees the chosen label, not its value)"
+    ]
 
 
 def test_a_template_needs_two_fields():
@@ -367,8 +426,8 @@ def test_english_choice_labels_in_lower_case_and_a_single_choice_are_reported():
         template=template,
         name="tone",
         type=TemplateField.Type.SELECT,
-        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users\ndev|dev.to readers",
-        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方\ndev|dev.toの読者",
+        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users\ndev|dev.to readers\nblog|note",
+        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方\ndev|dev.toの読者\nblog|note",
         label_ja="トーン",
         label_en="Tone",
     )

@@ -49,7 +49,8 @@ def content_columns(model) -> list[str]:
 
 def catalogue_content() -> dict[str, Any]:
     """Every category and template in the database, with every column (each
-    language's), the fields with theirs, and the current version's digest."""
+    language's), the fields with theirs, the related templates in their order,
+    and the current version's digest."""
     categories = {
         c.slug: {"order": c.order, "name_ja": c.name_ja, "name_en": c.name_en}
         for c in Category.objects.all()
@@ -58,13 +59,14 @@ def catalogue_content() -> dict[str, Any]:
     template_columns = content_columns(Template)
     field_columns = content_columns(TemplateField)
     queryset = Template.objects.select_related("category", "current_version").prefetch_related(
-        "fields"
+        "fields", "related_links__to_template"
     )
     for template in queryset:
         templates[template.slug] = {
             **{name: getattr(template, name) for name in template_columns},
             "category": template.category.slug,
             "digest": template.current_version.digest,
+            "related": [link.to_template.slug for link in template.related_links.all()],
             "fields": [
                 {name: getattr(field, name) for name in field_columns}
                 for field in template.fields.all()
@@ -75,9 +77,10 @@ def catalogue_content() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def shipped(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The shipped catalogue's content and its export in both formats, made once
-    for the module (it is large) in a transaction that is then rolled back."""
-    exports = {fmt: tmp_path_factory.mktemp(f"export-{fmt}") for fmt in ("yaml", "json")}
+    """The shipped catalogue's content and its export, made once for the module
+    (it is large) in a transaction that is then rolled back. JSON's round trip
+    is shown on a smaller catalogue (test_several_categories_to_one_file_import_back)."""
+    exports = {fmt: tmp_path_factory.mktemp(f"export-{fmt}") for fmt in ("yaml",)}
     with django_db_blocker.unblock(), transaction.atomic():
         import_catalog_files(CATALOG.glob("*.yaml"))
         content = catalogue_content()
@@ -87,9 +90,9 @@ def shipped(django_db_setup, django_db_blocker, tmp_path_factory):
     return content, exports
 
 
-@pytest.mark.parametrize("fmt", ["yaml", "json"])
-def test_exporting_the_shipped_catalogue_and_importing_it_gives_identical_templates(shipped, fmt):
+def test_exporting_the_shipped_catalogue_and_importing_it_gives_identical_templates(shipped):
     content, exports = shipped
+    fmt = "yaml"
     files = sorted(exports[fmt].iterdir())
     assert [f.name for f in files] == sorted(f"{p.stem}.{fmt}" for p in CATALOG.glob("*.yaml"))
     assert not Template.objects.exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from templates_catalog.catalog_export import catalog_documents, dump_catalog
+from templates_catalog.catalog_export import CATALOG_PREFETCH, catalog_documents, dump_catalog
 from templates_catalog.models import Category, Template
 
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
         templates = (
             Template.objects.filter(category__in=categories)
             .select_related("category")
-            .prefetch_related("fields")
+            .prefetch_related(*CATALOG_PREFETCH)
         )
         documents = catalog_documents(templates, categories=categories)
         if not documents:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('templates_catalog', '0008_tags_per_language'),
+        ('templates_catalog', '0009_related_templates'),
     ]
 
     operations = [
