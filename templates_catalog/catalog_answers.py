@@ -47,7 +47,7 @@ def markdown_in_text(text: str) -> list[str]:
 
 _MARKDOWN_WORD = re.compile(r"markdown|マークダウン", re.IGNORECASE)
 _TABLE_WORD = re.compile(
-    r"表形式|表で|表に(?:し|まと)|の表(?![示現記明])|[（(]表[：:）)]|設計表|スケジュール表|一覧表"
+    r"表形式|表で|表に(?:し|まと)|の表(?![示現記明書紙彰])|[（(]表[：:）)]|設計表|スケジュール表|一覧表"
     r"|\btables?\b",
     re.IGNORECASE,
 )

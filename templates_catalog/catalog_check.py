@@ -215,8 +215,9 @@ def _plain_prompt_problems(template: Template, language: str) -> list[Problem]:
     return problems
 
 
-# Names written in lower case on purpose: iPhone, eBay (a capital follows), dev.to.
-_LOWER_CASE_NAME = re.compile(r"[a-z][A-Z]\S*|[a-z0-9-]+(?:\.[a-z0-9-]+)+")
+# Names written in lower case on purpose: iPhone, eBay (a capital follows), dev.to,
+# and the blogging platform note (note.com).
+_LOWER_CASE_NAME = re.compile(r"[a-z][A-Z]\S*|[a-z0-9-]+(?:\.[a-z0-9-]+)+|note\b")
 
 
 def _choice_problems(field: TemplateField) -> list[str]:

@@ -197,12 +197,12 @@ def test_a_plain_template_whose_prompt_asks_for_markdown_is_reported(prompt, rep
     assert messages(good_template("markdown", prompt_body_en=body)) == []
 
 
-def test_a_plain_prompt_may_rule_markdown_out():
+def test_a_plain_prompt_may_rule_markdown_out_and_name_a_front_inscription():
     body = (
         "Write a thank-you email to {{ recipient }} about {{ topic }}.\n"
         "Do not use Markdown or tables."
     )
-    system = "Markdown記法は使わないでください。"
+    system = "Markdown記法は使わないでください。香典の表書きは「御霊前」です。"
     plain = good_template(
         "plain", answer_format=PLAIN, prompt_body_en=body, system_prompt_ja=system
     )
@@ -367,8 +367,8 @@ def test_english_choice_labels_in_lower_case_and_a_single_choice_are_reported():
         template=template,
         name="tone",
         type=TemplateField.Type.SELECT,
-        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users\ndev|dev.to readers",
-        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方\ndev|dev.toの読者",
+        choices_en="formal|formal\nwarm|Warm\nphone|iPhone users\ndev|dev.to readers\nblog|note",
+        choices_ja="formal|丁寧\nwarm|温かく\nphone|iPhoneの方\ndev|dev.toの読者\nblog|note",
         label_ja="トーン",
         label_en="Tone",
     )
