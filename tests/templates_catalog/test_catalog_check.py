@@ -256,12 +256,12 @@ def test_a_plain_template_whose_prompt_asks_for_markdown_is_reported(prompt, rep
     assert messages(good_template("markdown", prompt_body_en=body)) == []
 
 
-def test_a_plain_prompt_may_rule_markdown_out():
+def test_a_plain_prompt_may_rule_markdown_out_and_name_a_front_inscription():
     body = (
         "Write a thank-you email to {{ recipient }} about {{ topic }}.\n"
         "Do not use Markdown or tables."
     )
-    system = "Markdown記法は使わないでください。"
+    system = "Markdown記法は使わないでください。香典の表書きは「御霊前」です。"
     plain = good_template(
         "plain", answer_format=PLAIN, prompt_body_en=body, system_prompt_ja=system
     )
