@@ -241,6 +241,10 @@ def openai_deployment(
             process.wait_until_answering()
         yield Deployment(processes, {"Authorization": f"Bearer {token}"}, database_url)
     finally:
+        # Told together, so that their graceful ends overlap.
+        for process in processes.values():
+            if process.process.poll() is None:
+                process.process.terminate()
         for process in processes.values():
             process.stop()
         drop_postgres_database(postgres, name)
