@@ -35,23 +35,24 @@ if [ $# -gt 0 ]; then
 fi
 # Search behaves differently per database: on a full run against PostgreSQL,
 # the search tests run on SQLite too, alongside the main run (on Redis
-# databases of their own: the main run's workers take 15, 14, 13).
+# databases of their own: the main run's workers take 15, 14, 13, 12).
 sqlite_log=""
 if [ -n "${DATABASE_URL:-}" ]; then
   sqlite_log=$(mktemp)
-  env -u DATABASE_URL STUDIO_TEST_REDIS_URL=redis://127.0.0.1:6379/12 \
+  env -u DATABASE_URL STUDIO_TEST_REDIS_URL=redis://127.0.0.1:6379/11 \
     .venv/bin/pytest -q -n 2 --dist loadfile --durations=5 -p no:cacheprovider \
     tests/generation/test_history.py tests/templates_catalog/test_search.py \
     tests/templates_catalog/test_search_relevance.py >"$sqlite_log" 2>&1 &
   sqlite_pid=$!
 fi
-# Three workers, a test module each at a time (its module fixtures stay whole):
+# Four workers on two cores, a test module each at a time (its module fixtures
+# stay whole):
 # much of the suite waits on processes, streams and browsers, and the others
 # run meanwhile. Each worker has its own test database and Redis database; the
 # longest modules start first (tests/conftest.py). The slowest tests are
 # printed at the end.
 status=0
-.venv/bin/pytest -n "${STUDIO_TEST_WORKERS:-3}" --dist loadfile || status=$?
+.venv/bin/pytest -n "${STUDIO_TEST_WORKERS:-4}" --dist loadfile || status=$?
 if [ -n "$sqlite_log" ]; then
   sqlite_status=0
   wait "$sqlite_pid" || sqlite_status=$?
