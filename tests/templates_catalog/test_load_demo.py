@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from django.core.management import CommandError, call_command
 from templates_catalog.catalog_io import CatalogError, import_catalog_files
 from templates_catalog.models import Category, Template
 from templates_catalog.services import template_render_sample_answer
-from tests.support.catalogue import catalogue_content
 
 pytestmark = pytest.mark.django_db
 
@@ -146,31 +144,3 @@ def test_a_sample_answer_takes_the_persons_own_company(demo):
     assert answer.startswith("件名：【お詫び】")
     assert "株式会社ひかり物産" in answer
     assert "株式会社みらい商事" not in answer
-
-
-# --- Out and in again ---------------------------------------------------------------
-
-
-def test_exporting_the_shipped_catalogue_and_importing_it_gives_identical_templates(demo, tmp_path):
-    """JSON's round trip is shown on a smaller catalogue (test_catalog_export.py)."""
-    content = catalogue_content()
-    call_command("export_catalog", format="yaml", output=tmp_path, verbosity=0)
-    files = sorted(tmp_path.iterdir())
-    assert [f.name for f in files] == sorted(p.name for p in CATALOG.glob("*.yaml"))
-    text = (tmp_path / "business-email.yaml").read_text(encoding="utf-8")
-    # The format people edit.
-    assert text.startswith("category:\n  slug: business-email\n")
-    assert "  prompt_ja: |\n" in text
-    assert "\n  tags_ja: [" in text
-    assert "\n  tags_en: [" in text
-    assert "- {value: " in text
-    Template.objects.all().delete()
-    Category.objects.all().delete()
-
-    call_command("import_catalog", *files, stdout=io.StringIO())
-
-    imported = catalogue_content()
-    assert imported["categories"] == content["categories"]
-    assert imported["templates"].keys() == content["templates"].keys()
-    for slug, expected in content["templates"].items():
-        assert imported["templates"][slug] == expected, slug
