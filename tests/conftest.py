@@ -14,7 +14,11 @@ from generation.lifecycle.slots import reset_slots
 from generation.text.runner import close_database_connections
 from tests.factories import UserFactory
 from tests.support.services import TEST_POSTGRES_URL, reachable
-from tests.support.studio_process import RUN_DIR_VARIABLE, drop_template_database
+from tests.support.studio_process import (
+    RUN_DIR_VARIABLE,
+    drop_template_database,
+    start_preparing,
+)
 
 # The modules that take longest (real processes, browsers, the whole catalogue)
 # start first, so that the workers finish together rather than one waiting on
@@ -46,12 +50,19 @@ def pytest_configure(config) -> None:
     if _is_controller(config) and RUN_DIR_VARIABLE not in os.environ:
         os.environ[RUN_DIR_VARIABLE] = tempfile.mkdtemp(prefix="studio-tests-")
         config.studio_run_dir = Path(os.environ[RUN_DIR_VARIABLE])
+        # On a parallel run, the longest of it starts at once, before the
+        # workers have even collected the tests.
+        if getattr(config.option, "numprocesses", None):
+            postgres = TEST_POSTGRES_URL if reachable(TEST_POSTGRES_URL, 5432) else None
+            config.studio_preparing = start_preparing(postgres)
 
 
 def pytest_unconfigure(config) -> None:
     run_dir = getattr(config, "studio_run_dir", None)
     if run_dir is None:
         return
+    for process in getattr(config, "studio_preparing", []):
+        process.wait()
     if reachable(TEST_POSTGRES_URL, 5432):
         drop_template_database(TEST_POSTGRES_URL, run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -282,9 +282,9 @@ def _connect(server_url: str) -> psycopg.Connection:
     return psycopg.connect(server_url + "/postgres", autocommit=True)
 
 
-def postgres_database(server_url: str, name: str) -> tuple[str, str]:
-    """Database `name` (recreated) migrated, with the bench user, its one
-    template and an API token: (its URL, the token)."""
+def prepared_postgres_template(server_url: str) -> tuple[str, str]:
+    """This run's migrated database with the bench user, its template and an
+    API token, built by the first to ask for it: (its name, the token)."""
     run_dir = run_directory()
     template = template_database_name(run_dir)
     token_file = run_dir / f"{template}.token"
@@ -297,10 +297,17 @@ def postgres_database(server_url: str, name: str) -> tuple[str, str]:
             manage(env, "migrate", "--noinput", "-v0")
             token = manage(env, "shell", "-c", SETUP_SCRIPT).strip().splitlines()[-1]
             token_file.write_text(token)
-        with _connect(server_url) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return f"{server_url}/{name}", token_file.read_text()
+    return template, token_file.read_text()
+
+
+def postgres_database(server_url: str, name: str) -> tuple[str, str]:
+    """Database `name` (recreated) migrated, with the bench user, its one
+    template and an API token: (its URL, the token)."""
+    template, token = prepared_postgres_template(server_url)
+    with FileLock(run_directory() / f"{template}.lock"), _connect(server_url) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return f"{server_url}/{name}", token
 
 
 def drop_template_database(server_url: str, run_dir: Path) -> None:
@@ -310,9 +317,8 @@ def drop_template_database(server_url: str, run_dir: Path) -> None:
         )
 
 
-def demo_data(data_dir: Path) -> None:
-    """Fill `data_dir` with the demo's data directory: a SQLite database
-    migrated and loaded by `load_demo`, exactly as `make demo` leaves it."""
+def prepared_demo_data() -> Path:
+    """This run's demo data directory, built by the first to ask for it."""
     run_dir = run_directory()
     prepared = run_dir / "demo"
     with FileLock(run_dir / "demo.lock"):
@@ -323,4 +329,29 @@ def demo_data(data_dir: Path) -> None:
             manage(env, "migrate", "--noinput", "-v0")
             manage(env, "load_demo", "-v0")
             (prepared / "ready").touch()
+    return prepared
+
+
+def demo_data(data_dir: Path) -> None:
+    """Fill `data_dir` with the demo's data directory: a SQLite database
+    migrated and loaded by `load_demo`, exactly as `make demo` leaves it."""
+    prepared = prepared_demo_data()
     shutil.copytree(prepared, data_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("ready"))
+
+
+def start_preparing(postgres: str | None) -> list[subprocess.Popen]:
+    """Begin building what the process tests start from, in processes of their
+    own, while the test workers start and collect (tests/conftest.py)."""
+    script = "from tests.support import studio_process as s; "
+    jobs = [script + "s.prepared_demo_data()"]
+    if postgres:
+        jobs.append(script + f"s.prepared_postgres_template({postgres!r})")
+    return [
+        subprocess.Popen(
+            [sys.executable, "-c", job],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for job in jobs
+    ]
