@@ -315,13 +315,14 @@ def _import_template(
         raise CatalogError(f"{where}.{problem}")
 
     template.save()
-    template.fields.all().delete()
+    if not created:
+        template.fields.all().delete()
     for instance in fields:
         instance.template = template
         _validate(f"{where}.fields.{instance.name}", instance)
     TemplateField.objects.bulk_create(fields)
     previous_version_id = template.current_version_id
-    version = template_version_current(template=template, user=user, fields=fields)
+    version = template_version_current(template=template, user=user, fields=fields, new=created)
     (report.created if created else report.updated).append(template.slug)
     report.related[template.slug] = (where, related)
     if version.pk != previous_version_id:

@@ -91,11 +91,17 @@ def snapshot_digest(snapshot: dict[str, Any]) -> str:
 
 
 def template_version_current(
-    *, template: Template, user=None, fields: Iterable[TemplateField] | None = None
+    *,
+    template: Template,
+    user=None,
+    fields: Iterable[TemplateField] | None = None,
+    new: bool = False,
 ) -> TemplateVersion:
     """The latest version of `template` if it matches what the template holds now,
     else a new one (numbered after the latest); either way it becomes
-    `template.current_version`. Pass `fields` when they are already loaded.
+    `template.current_version`. Pass `fields` when they are already loaded, and
+    `new` for a template created in this transaction (it has no version yet, and
+    no one else can see it: nothing to look up or lock).
 
     Call it after the template and its fields are saved. The template's row is
     locked meanwhile, so two requests cannot both record the next number.
@@ -104,23 +110,32 @@ def template_version_current(
         fields = TemplateField.objects.filter(template=template)
     snapshot = template_snapshot(template=template, fields=fields)
     digest = snapshot_digest(snapshot)
+    created_by = user if user is not None and user.is_authenticated else None
+
+    def record(number: int) -> TemplateVersion:
+        return TemplateVersion.objects.create(
+            template=template,
+            number=number,
+            snapshot=snapshot,
+            digest=digest,
+            created_by=created_by,
+        )
+
+    if new:
+        return _make_current(template, record(1))
     with transaction.atomic():
         list(Template.objects.select_for_update().filter(pk=template.pk).values_list("pk"))
         latest = TemplateVersion.objects.filter(template=template).order_by("-number").first()
         if latest is not None and latest.digest == digest:
-            version = latest
-        else:
-            version = TemplateVersion.objects.create(
-                template=template,
-                number=latest.number + 1 if latest else 1,
-                snapshot=snapshot,
-                digest=digest,
-                created_by=user if user is not None and user.is_authenticated else None,
-            )
-        if template.current_version_id != version.pk:
-            # Not save(): that would bump updated_at and rewrite every column.
-            Template.objects.filter(pk=template.pk).update(current_version=version)
-            template.current_version = version
+            return _make_current(template, latest)
+        return _make_current(template, record(latest.number + 1 if latest else 1))
+
+
+def _make_current(template: Template, version: TemplateVersion) -> TemplateVersion:
+    if template.current_version_id != version.pk:
+        # Not save(): that would bump updated_at and rewrite every column.
+        Template.objects.filter(pk=template.pk).update(current_version=version)
+        template.current_version = version
     return version
 
 
