@@ -37,6 +37,7 @@ LONG_MODULES = (
     "tests/studio/test_production_settings.py",
     "tests/studio/test_demo_mode.py",
     "tests/templates_catalog/test_load_demo.py",
+    "tests/templates_catalog/test_search.py",
 )
 
 
