@@ -73,6 +73,11 @@ def render_markdown(text: str) -> SafeString:
     return mark_safe(_clean(_markdown.render(text)))  # noqa: S308  (cleaned by nh3)
 
 
+def parse_markdown(text: str) -> list[Token]:
+    """An answer's Markdown as block tokens (for documents made from it)."""
+    return _markdown.parse(text)
+
+
 def render_plain(text: str) -> SafeString:
     """A plain-text answer as HTML: escaped, every line break a LF (as the
     parser reads CR LF), for an element that keeps white space (.plain-text)."""

@@ -18,4 +18,5 @@ urlpatterns = [
     path("<uuid:pk>/cancel/", pages.generation_cancel_view, name="cancel"),
     path("<uuid:pk>/continue/", pages.generation_continue_view, name="continue"),
     path("<uuid:pk>/delete/", history.generation_delete, name="delete"),
+    path("<uuid:pk>/download/<str:format_name>/", pages.generation_download, name="download"),
 ]

@@ -17,6 +17,11 @@ urlpatterns = [
         name="generation_cancel",
     ),
     path(
+        "generations/<uuid:pk>/export",
+        generation_api.generation_export,
+        name="generation_export",
+    ),
+    path(
         "generations/<uuid:pk>/events",
         generation_api.generation_events,
         name="generation_events",

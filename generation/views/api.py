@@ -22,6 +22,12 @@ from generation.lifecycle.limits import LimitExceeded
 from generation.models import GeneratedImage, Generation
 from generation.payloads import error_payload, usage_payload
 from generation.reading.streams import event_stream, json_frames
+from generation.reports.documents import (
+    DOCUMENT_FORMATS,
+    answer_document,
+    attachment_headers,
+    download_refusal,
+)
 from generation.services import generation_cancel, generation_create
 from studio.api import ApiError, api_response, api_view, json_object
 from studio.sse import event_stream_response, last_event_id
@@ -197,6 +203,20 @@ def generation_create_view(request: HttpRequest) -> JsonResponse:
 @api_view("GET")
 def generation_detail(request: HttpRequest, pk) -> JsonResponse:
     return api_response(generation_payload(request, _own_generation(request, pk)))
+
+
+@api_view("GET")
+def generation_export(request: HttpRequest, pk) -> HttpResponse:
+    """The answer as a file: `?format=docx|md|txt`."""
+    generation = _own_generation(request, pk)
+    format_name = request.GET.get("format", "")
+    if format_name not in DOCUMENT_FORMATS:
+        raise ApiError(400, _("Choose format=docx, md or txt."))
+    refusal = download_refusal(generation)
+    if refusal:
+        raise ApiError(409 if generation.kind == Template.Kind.TEXT else 400, refusal)
+    document = answer_document(generation, format_name)
+    return HttpResponse(document.content, headers=attachment_headers(document))
 
 
 @api_view("POST")

@@ -15,6 +15,12 @@ from django_htmx.http import push_url
 from generation.lifecycle.limits import LimitExceeded
 from generation.models import Generation
 from generation.reading.streams import PageStream, event_stream
+from generation.reports.documents import (
+    DOCUMENT_FORMATS,
+    answer_document,
+    attachment_headers,
+    download_refusal,
+)
 from generation.services import generation_cancel, generation_continue, generation_create
 from studio.sse import event_stream_response
 from templates_catalog.forms import (
@@ -164,3 +170,18 @@ async def generation_stream(request: HttpRequest, pk) -> HttpResponse:
         plain=generation.is_plain_text,
     )
     return event_stream_response(event_stream(generation.pk, 0, encode))
+
+
+@require_GET
+@login_required
+def generation_download(request: HttpRequest, pk, format_name: str) -> HttpResponse:
+    """The answer as a Word document, Markdown or plain text."""
+    generation = get_object_or_404(Generation.objects.for_user(request.user), pk=pk)
+    if format_name not in DOCUMENT_FORMATS:
+        raise Http404
+    refusal = download_refusal(generation)
+    if refusal:
+        messages.error(request, refusal)
+        return redirect(generation.get_absolute_url())
+    document = answer_document(generation, format_name)
+    return HttpResponse(document.content, headers=attachment_headers(document))

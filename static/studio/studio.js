@@ -8,7 +8,23 @@
     if (!button) return;
     var source = document.getElementById(button.getAttribute("data-copy-from"));
     if (!source || !navigator.clipboard) return;
-    navigator.clipboard.writeText(source.value).then(function () {
+    // A Markdown answer goes on the clipboard formatted too (text/html), so that
+    // pasting into Word, Google Docs or Gmail keeps its headings, lists and
+    // tables; a plain-text answer (an email) as its text only.
+    var box = document.getElementById(button.getAttribute("data-copy-html-from"));
+    var formatted = box && box.querySelector(".markdown.answer");
+    var copying;
+    if (formatted && window.ClipboardItem && navigator.clipboard.write) {
+      copying = navigator.clipboard.write([
+        new ClipboardItem({
+          "text/plain": new Blob([source.value], { type: "text/plain" }),
+          "text/html": new Blob([formatted.innerHTML], { type: "text/html" }),
+        }),
+      ]);
+    } else {
+      copying = navigator.clipboard.writeText(source.value);
+    }
+    copying.then(function () {
       var label = button.textContent;
       button.textContent = button.getAttribute("data-copied-label") || label;
       button.setAttribute("data-copied", "");

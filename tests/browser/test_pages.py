@@ -77,6 +77,36 @@ def test_copy_puts_the_answer_on_the_clipboard(logged_in, browser):
     assert "Copy Corp" in copied
 
 
+READ_CLIPBOARD = """async () => {
+  const found = {};
+  for (const item of await navigator.clipboard.read())
+    for (const type of item.types) found[type] = await (await item.getType(type)).text();
+  return found;
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_formatted_answer_copies_as_html_and_text_and_downloads_as_word(logged_in, width):
+    page = logged_in
+    page.set_viewport_size({"width": width, "height": 900})
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.goto("/t/featured-snippet-answer-block/?sample=1")
+    page.click("form.generate-form button[type=submit]")
+    page.wait_for_selector(".markdown.answer h2, .markdown.answer h3", timeout=60_000)
+    page.click("[data-copy-from]")
+    page.wait_for_selector("[data-copied]")
+    copied = page.evaluate(READ_CLIPBOARD)
+    assert "<h2" in copied["text/html"] or "<h3" in copied["text/html"]
+    assert "##" in copied["text/plain"]  # the Markdown as written, for plain-text editors
+    assert "<" not in copied["text/plain"].split("\n")[0]
+    with page.expect_download() as download:
+        page.click(".downloads a:text('Word')")
+    assert download.value.suggested_filename.endswith(".docx")
+    with open(download.value.path(), "rb") as file:
+        assert file.read(2) == b"PK"  # a Word document is a zip
+    assert page.errors == []
+
+
 def test_a_plain_text_answer_keeps_its_lines_as_it_streams_and_copy_gives_exactly_them(
     logged_in,
 ):
