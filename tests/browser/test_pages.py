@@ -90,13 +90,15 @@ def test_a_formatted_answer_copies_as_html_and_text_and_downloads_as_word(logged
     page = logged_in
     page.set_viewport_size({"width": width, "height": 900})
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.goto("/t/featured-snippet-answer-block/?sample=1")
+    page.goto("/t/prose-to-bullet-points/?sample=1")  # headings, a table and bold
     page.click("form.generate-form button[type=submit]")
     page.wait_for_selector(".markdown.answer h2, .markdown.answer h3", timeout=60_000)
     page.click("[data-copy-from]")
     page.wait_for_selector("[data-copied]")
     copied = page.evaluate(READ_CLIPBOARD)
     assert "<h2" in copied["text/html"] or "<h3" in copied["text/html"]
+    assert "<table" in copied["text/html"]
+    assert "<strong>" in copied["text/html"]
     assert "##" in copied["text/plain"]  # the Markdown as written, for plain-text editors
     assert "<" not in copied["text/plain"].split("\n")[0]
     with page.expect_download() as download:
