@@ -18,13 +18,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from templates_catalog.catalog_export import CATALOG_PREFETCH, catalog_documents, dump_catalog
-from templates_catalog.catalog_io import (
-    FORMATS,
-    CatalogError,
-    ImportReport,
-    import_catalog_documents,
-    parse_catalog,
-)
+from templates_catalog.catalog_files import FORMATS, CatalogError, parse_catalog
+from templates_catalog.catalog_io import ImportReport, import_catalog_documents
 from templates_catalog.models import Template
 from templates_catalog.versions import version_changes
 

@@ -322,11 +322,9 @@ def _near_duplicates(templates: list[Template]) -> list[Problem]:
 def _answer_shingles(text: str, language: str) -> frozenset:
     """What two sample answers are compared by: English word trigrams, Japanese
     character 4-grams (it has no spaces between words), field tags left out."""
-    text = _TAG.sub(" ", text).lower()
     if language != "ja":
-        words = _WORD.findall(text)
-        return frozenset(zip(words, words[1:], words[2:], strict=False))
-    letters = "".join(_WORD.findall(text))
+        return _shingles(text)
+    letters = "".join(_WORD.findall(_TAG.sub(" ", text).lower()))
     return frozenset(letters[i : i + 4] for i in range(len(letters) - 3))
 
 

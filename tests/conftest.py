@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 from asgiref.sync import SyncToAsync
@@ -17,6 +15,7 @@ from tests.support.services import TEST_POSTGRES_URL, reachable
 from tests.support.studio_process import (
     RUN_DIR_VARIABLE,
     drop_template_database,
+    run_directory,
     start_preparing,
 )
 
@@ -49,8 +48,7 @@ def pytest_configure(config) -> None:
     # One directory for the whole run, shared by the workers (they inherit the
     # environment): what tests/support/studio_process.py prepares once per run.
     if _is_controller(config) and RUN_DIR_VARIABLE not in os.environ:
-        os.environ[RUN_DIR_VARIABLE] = tempfile.mkdtemp(prefix="studio-tests-")
-        config.studio_run_dir = Path(os.environ[RUN_DIR_VARIABLE])
+        config.studio_run_dir = run_directory()
         # On a parallel run, the longest of it starts at once, before the
         # workers have even collected the tests.
         if getattr(config.option, "numprocesses", None):

@@ -81,27 +81,17 @@ def markdown_as_text(text: str, *, language: str = "ja") -> str:
     """The Markdown answer as text to paste anywhere: headings and paragraphs as
     lines, list items after a bullet or their number, table cells between tabs."""
     lines: list[str] = []
-    lists: list[list] = []  # [kind, next number] for each open list
     for token in (walker := _Blocks(parse_markdown(text))):
-        if token.type in ("bullet_list_open", "ordered_list_open"):
-            lists.append([token.type, int(token.attrGet("start") or 1)])
-        elif token.type in ("bullet_list_close", "ordered_list_close"):
-            lists.pop()
-            if not lists:
-                lines.append("")
-        elif token.type == "inline" and walker.in_table:
-            continue
-        elif token.type == "inline":
+        if token.type in ("bullet_list_close", "ordered_list_close") and not walker.lists:
+            lines.append("")
+        elif token.type == "inline" and not walker.in_table:
             prefix = ""
-            if lists and walker.first_in_item:
-                kind, number = lists[-1]
-                if kind == "ordered_list_open":
-                    prefix, lists[-1][1] = f"{number}. ", number + 1
-                else:
-                    prefix = _BULLET.get(language, "• ")
-                prefix = "  " * (len(lists) - 1) + prefix
+            if walker.lists and walker.first_in_item:
+                item = walker.lists[-1]
+                prefix = f"{item.number}. " if item.ordered else _BULLET.get(language, "• ")
+                prefix = "  " * (len(walker.lists) - 1) + prefix
             lines.append(prefix + _inline_text(token))
-            if not lists:
+            if not walker.lists:
                 lines.append("")
         elif token.type in ("fence", "code_block"):
             lines.extend([*token.content.rstrip("\n").split("\n"), ""])
@@ -122,30 +112,49 @@ def _inline_text(token: Token) -> str:
     return "".join(parts)
 
 
+@dataclass
+class _List:
+    ordered: bool
+    number: int  # the current item's, in an ordered list
+
+
 class _Blocks:
-    """The block tokens in order, knowing whether each inline is the first of a
-    list item and collecting tables' cells as rows."""
+    """The block tokens in order, keeping what the writers of both formats need
+    to know at each: the lists open (and the current item's number), whether an
+    inline is the first of a list item, how deep in quotes, and a table's cells
+    as rows (complete at `table_close`)."""
 
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
+        self.lists: list[_List] = []
         self.first_in_item = False
+        self.quoted = 0
         self.in_table = False
         self.table: list[list[str]] = []
 
     def __iter__(self):
         for token in self.tokens:
-            if token.type == "list_item_open":
+            kind = token.type
+            if kind in ("bullet_list_open", "ordered_list_open"):
+                start = int(token.attrGet("start") or 1)
+                self.lists.append(_List(kind == "ordered_list_open", start - 1))
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                self.lists.pop()
+            elif kind == "list_item_open":
                 self.first_in_item = True
-            elif token.type == "table_open":
+                self.lists[-1].number += 1
+            elif kind in ("blockquote_open", "blockquote_close"):
+                self.quoted += 1 if kind == "blockquote_open" else -1
+            elif kind == "table_open":
                 self.in_table, self.table = True, []
-            elif token.type == "tr_open":
+            elif kind == "tr_open":
                 self.table.append([])
-            elif token.type == "table_close":
+            elif kind == "table_close":
                 self.in_table = False
-            elif token.type == "inline" and self.in_table:
+            elif kind == "inline" and self.in_table:
                 self.table[-1].append(_inline_text(token))
             yield token
-            if token.type == "inline":
+            if kind == "inline":
                 self.first_in_item = False
 
 
@@ -182,39 +191,26 @@ def _xml_safe(text: str) -> str:
 
 
 def _markdown_into(document, text: str) -> None:
-    lists: list[str] = []
-    quoted = 0
     heading = None
-    walker = _Blocks(parse_markdown(text))
-    for token in walker:
+    for token in (walker := _Blocks(parse_markdown(text))):
         kind = token.type
-        if kind in ("bullet_list_open", "ordered_list_open"):
-            lists.append("List Number" if kind == "ordered_list_open" else "List Bullet")
-        elif kind in ("bullet_list_close", "ordered_list_close"):
-            lists.pop()
-        elif kind == "blockquote_open":
-            quoted += 1
-        elif kind == "blockquote_close":
-            quoted -= 1
-        elif kind == "heading_open":
+        if kind == "heading_open":
             heading = document.add_heading(level=min(int(token.tag[1]), 6))
-        elif kind == "inline" and walker.in_table:
-            continue
-        elif kind == "inline":
+        elif kind == "inline" and not walker.in_table:
             if heading is not None:
                 paragraph, heading = heading, None
-            elif lists:
-                depth = min(len(lists), 3)
-                style = lists[-1] + (f" {depth}" if depth > 1 else "")
+            elif walker.lists:
+                depth = min(len(walker.lists), 3)
+                style = "List Number" if walker.lists[-1].ordered else "List Bullet"
+                style += f" {depth}" if depth > 1 else ""
                 paragraph = document.add_paragraph(
                     style=style if walker.first_in_item else "List Continue"
                 )
             else:
-                paragraph = document.add_paragraph(style="Quote" if quoted else None)
+                paragraph = document.add_paragraph(style="Quote" if walker.quoted else None)
             _runs_into(paragraph, token)
         elif kind in ("fence", "code_block"):
-            paragraph = document.add_paragraph()
-            run = paragraph.add_run(token.content.rstrip("\n"))
+            run = document.add_paragraph().add_run(token.content.rstrip("\n"))
             run.font.name = _FONT_CODE
             run.font.size = Pt(9.5)
         elif kind == "table_close":

@@ -294,9 +294,7 @@ def prepared_postgres_template(server_url: str) -> tuple[str, str]:
                 connection.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
                 connection.execute(f'CREATE DATABASE "{template}"')
             env = studio_environment(run_dir, DATABASE_URL=f"{server_url}/{template}")
-            manage(env, "migrate", "--noinput", "-v0")
-            token = manage(env, "shell", "-c", SETUP_SCRIPT).strip().splitlines()[-1]
-            token_file.write_text(token)
+            token_file.write_text(prepare(env))
     return template, token_file.read_text()
 
 
